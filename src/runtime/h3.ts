@@ -1,0 +1,18 @@
+/**
+ * `nuxt-server-session/h3`: the framework-free core, for AnalogJS and plain h3 apps. It imports
+ * neither Nuxt nor Nitro.
+ *
+ * @example
+ * ```ts
+ * import { useSession, UnstorageSessionStore } from 'nuxt-server-session/h3'
+ * await useSession(event, { store, secret })
+ * const session = event.context.sessionHandler
+ * ```
+ */
+export { useSession } from './server/core/session'
+export { UnstorageSessionStore } from './server/stores/unstorage'
+export type { UnstorageSessionStoreOptions } from './server/stores/unstorage'
+export { decodeSessionRecord, encodeSessionRecord } from './server/core/store'
+export type { SessionRecord, SessionStore, SessionWrite } from './server/core/store'
+export { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionRecordError, SessionStoreError } from './server/core/errors'
+export type { ServerSession, SessionCookieOptions, SessionData, SessionDataT, SessionLogger, SessionOptions } from './types'

@@ -1,0 +1,132 @@
+/**
+ * Ids, signatures and store keys, on Web Crypto only, so that the same code runs on Node, Bun,
+ * Deno and Workers.
+ */
+
+const ID_BYTES = 32
+const SIG_BYTES = 32
+/** Length of a base64url string without padding for `n` bytes. */
+const b64Length = (n: number) => Math.ceil((n * 4) / 3)
+export const ID_LENGTH = b64Length(ID_BYTES)
+const SIG_LENGTH = b64Length(SIG_BYTES)
+/** `<id>.<signature>`, both base64url: checked before any crypto or store access. */
+const COOKIE_VALUE_RE = new RegExp(`^[\\w-]{${ID_LENGTH}}\\.[\\w-]{${SIG_LENGTH}}$`)
+
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+const B64URL_INDEX = new Map([...B64URL].map((c, i) => [c, i]))
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+const encoder = new TextEncoder()
+
+function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle
+  if (!s) throw new Error('[nuxt-server-session] Web Crypto (globalThis.crypto.subtle) is not available on this runtime.')
+  return s
+}
+
+export function base64url(bytes: Uint8Array): string {
+  let out = ''
+  let i = 0
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
+    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]! + B64URL[n & 63]!
+  }
+  const rest = bytes.length - i
+  if (rest === 1) {
+    const n = bytes[i]! << 16
+    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]!
+  }
+  else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8)
+    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]!
+  }
+  return out
+}
+
+/** Decodes unpadded base64url; `undefined` for any other input (including non-canonical trailing bits). */
+export function fromBase64url(text: string): Uint8Array | undefined {
+  if (text.length % 4 === 1) return undefined
+  const bytes = new Uint8Array(Math.floor((text.length * 3) / 4))
+  let bits = 0
+  let value = 0
+  let j = 0
+  for (const c of text) {
+    const v = B64URL_INDEX.get(c)
+    if (v === undefined) return undefined
+    value = (value << 6) | v
+    bits += 6
+    if (bits >= 8) {
+      bits -= 8
+      bytes[j++] = (value >> bits) & 0xFF
+    }
+  }
+  // Leftover bits must be zero, so that every byte string has exactly one encoding.
+  if (value & ((1 << bits) - 1)) return undefined
+  return bytes
+}
+
+/** A new session id: 256 bits from the platform CSPRNG, base64url (43 characters). */
+export function generateId(): string {
+  return base64url(globalThis.crypto.getRandomValues(new Uint8Array(ID_BYTES)))
+}
+
+/** Whether `id` has the exact shape of an id this library makes. */
+export function isValidId(id: unknown): id is string {
+  return typeof id === 'string' && id.length === ID_LENGTH && /^[\w-]+$/.test(id) && fromBase64url(id) !== undefined
+}
+
+/**
+ * The store key of a session: hex SHA-256 of the id. A store dump therefore holds no usable
+ * cookie, and the hex alphabet is safe on case-insensitive file systems.
+ */
+export async function storeKeyOf(id: string): Promise<string> {
+  const digest = new Uint8Array(await subtle().digest('SHA-256', encoder.encode(id)))
+  let out = ''
+  for (const b of digest) out += HEX[b]
+  return out
+}
+
+const keyCache = new Map<string, Promise<CryptoKey>>()
+const KEY_CACHE_LIMIT = 64
+
+/** The HMAC key of a secret, imported once per process. */
+export function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = keyCache.get(secret)
+  if (!key) {
+    if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.delete(keyCache.keys().next().value!)
+    key = Promise.resolve(subtle().importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']))
+    keyCache.set(secret, key)
+  }
+  return key
+}
+
+/**
+ * The signed message names its purpose and the cookie, so a value signed for another cookie,
+ * or by another use of the same secret, never verifies here.
+ */
+function signedMessage(cookieName: string, id: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`nuxt-server-session/v1\u0000${cookieName}\u0000${id}`)
+}
+
+/** The cookie value for `id`: `<id>.<HMAC-SHA-256 signature>`, signed with `secret`. */
+export async function signCookieValue(secret: string, cookieName: string, id: string): Promise<string> {
+  const sig = await subtle().sign('HMAC', await hmacKey(secret), signedMessage(cookieName, id))
+  return `${id}.${base64url(new Uint8Array(sig))}`
+}
+
+/**
+ * Checks a cookie value against the secrets, newest (last) first, in constant time
+ * (`subtle.verify`). Returns the id and the index of the secret that signed it, or `undefined`
+ * for anything malformed or not signed by any of them.
+ */
+export async function verifyCookieValue(secrets: readonly string[], cookieName: string, value: string): Promise<{ id: string, secretIndex: number } | undefined> {
+  if (!COOKIE_VALUE_RE.test(value)) return undefined
+  const id = value.slice(0, ID_LENGTH)
+  const sig = fromBase64url(value.slice(ID_LENGTH + 1))
+  if (!sig || !isValidId(id)) return undefined
+  const message = signedMessage(cookieName, id)
+  const signature = new Uint8Array(sig)
+  for (let i = secrets.length - 1; i >= 0; i--) {
+    if (await subtle().verify('HMAC', await hmacKey(secrets[i]!), signature, message)) return { id, secretIndex: i }
+  }
+  return undefined
+}

@@ -1,0 +1,392 @@
+import type { H3Event } from 'h3'
+import type { ServerSession, SessionData, SessionOptions } from '../../types'
+import { installAutoSave } from './auto-save'
+import { resolveConfig } from './config'
+import type { ResolvedConfig } from './config'
+import { clearSessionCookie, readSessionCookie, writeSessionCookie } from './cookie'
+import { generateId, signCookieValue, storeKeyOf, verifyCookieValue } from './crypto'
+import { SessionConfigError, SessionDataError, SessionGoneError, SessionRecordError, SessionStoreError } from './errors'
+import { encodeSessionRecord, isPlainObject } from './store'
+import type { SessionRecord } from './store'
+
+const STATE = Symbol.for('nuxt-server-session:state')
+
+type Data = Record<string, unknown>
+type EventWithState = H3Event & { [STATE]?: SessionState }
+
+/**
+ * Mounts the session on `event` and loads it: reads and verifies the cookie, then one store
+ * read. Afterwards `event.context.sessionHandler` is the session. Calls in the same request
+ * share one load, and later calls may omit the options.
+ *
+ * @throws {SessionStoreError} the store failed or timed out (HTTP 503): the session is
+ * unknown, and no empty session is made in its place.
+ * @throws {SessionConfigError} the options are invalid.
+ */
+export function useSession<T = SessionData>(event: H3Event, options?: SessionOptions): Promise<ServerSession<T>> {
+  const mounted = (event as EventWithState)[STATE]
+  if (mounted) return mounted.ready as Promise<ServerSession<never>>
+  if (!options) {
+    return Promise.reject(new SessionConfigError('useSession(event) needs its options (at least { store, secret }) on the first call of a request, for example in a middleware.'))
+  }
+  let state: SessionState
+  try {
+    state = new SessionState(event, resolveConfig(options))
+  }
+  catch (error) {
+    return Promise.reject(error)
+  }
+  ;(event as EventWithState)[STATE] = state
+  return state.ready as Promise<ServerSession<never>>
+}
+
+/** The session mounted on `event`, if `useSession` was called in this request. */
+export function getMountedSession(event: H3Event): SessionState | undefined {
+  return (event as EventWithState)[STATE]
+}
+
+/**
+ * The per-request life of one session. Holds the data, a snapshot of it as loaded (one JSON
+ * string per top-level key) to find what changed, and the cookie to send.
+ */
+export class SessionState {
+  readonly ready: Promise<ServerSession>
+  readonly session: ServerSession
+  private id = ''
+  private key?: Promise<string>
+  private data: Data = {}
+  private snapshot = new Map<string, string>()
+  private createdAt = 0
+  private touchedAt = 0
+  private isNew = true
+  /** A record exists in the store under `key`. */
+  private persisted = false
+  /** The request carried a cookie of ours (valid or not): clear it if no session is kept. */
+  private hadCookie = false
+  /** The cookie value the browser holds, when it is the current one. */
+  private cookieInBrowser?: string
+  /** The signed cookie value of the current id, once computed. */
+  private signed?: string
+  private signing?: Promise<string>
+  private cookieToSend = false
+  private closed = false
+
+  constructor(readonly event: H3Event, readonly config: ResolvedConfig) {
+    this.session = this._facade()
+    if (config.autoSave) installAutoSave(event, this)
+    this.ready = this._load().then(() => {
+      event.context.sessionHandler = this.session
+      return this.session
+    })
+    // The caller gets the rejection; this only keeps an unawaited failure from being reported twice.
+    this.ready.catch(() => {})
+  }
+
+  private async _load(): Promise<void> {
+    const { config } = this
+    const read = readSessionCookie(this.event.node.req.headers.cookie, config.name)
+    this.hadCookie = read.kind !== 'none'
+    if (read.kind === 'value') {
+      const verified = await verifyCookieValue(config.secrets, config.name, read.value)
+      if (verified) {
+        const key = storeKeyOf(verified.id)
+        const record = await this._read(await key)
+        if (record) {
+          this.id = verified.id
+          this.key = key
+          this._adopt(record)
+          this.isNew = false
+          this.persisted = true
+          this.cookieInBrowser = read.value
+          // Signed by an older secret: re-sign with the newest on this response.
+          if (verified.secretIndex !== config.secrets.length - 1) this._needCookie()
+          return
+        }
+      }
+    }
+    this._fresh()
+  }
+
+  /** Reads a live record, or `undefined`: missing, expired (deleted on the way) or corrupt (logged). */
+  private async _read(key: string): Promise<SessionRecord | undefined> {
+    let record: SessionRecord | undefined
+    try {
+      record = await this._store(() => this.config.store.get(key))
+    }
+    catch (error) {
+      if (!(error instanceof SessionRecordError)) throw error
+      this.config.logger.warn(`Security: corrupt session record ignored (ref ${key.slice(0, 8)})`)
+      return undefined
+    }
+    if (!record) return undefined
+    if (!isPlainObject(record) || !isPlainObject(record.data) || typeof record.createdAt !== 'number' || typeof record.touchedAt !== 'number' || typeof record.expiresAt !== 'number') {
+      this.config.logger.warn(`Security: malformed session record ignored (ref ${key.slice(0, 8)})`)
+      return undefined
+    }
+    if (this._expired(record)) {
+      await this._store(() => this.config.store.delete(key))
+      return undefined
+    }
+    return record
+  }
+
+  /**
+   * Idle and absolute deadlines, from the stored timestamps and the current options, so that a
+   * shortened timeout applies to existing sessions at once.
+   */
+  private _expired(record: SessionRecord): boolean {
+    const now = this.config.now()
+    return now >= record.expiresAt
+      || now >= record.touchedAt + this.config.ttl
+      || now >= record.createdAt + this.config.maxLifetime
+  }
+
+  private _adopt(record: SessionRecord): void {
+    this.data = record.data
+    this.createdAt = record.createdAt
+    this.touchedAt = record.touchedAt
+    this.snapshot = new Map(Object.entries(record.data).map(([k, v]) => [k, JSON.stringify(v)]))
+  }
+
+  /** Starts a new, empty, unsaved session with a new id. */
+  private _fresh(): void {
+    this.data = {}
+    this.snapshot = new Map()
+    this.createdAt = this.touchedAt = this.config.now()
+    this.isNew = true
+    this.persisted = false
+    this._newId(generateId())
+  }
+
+  private _newId(id: string): void {
+    this.id = id
+    this.key = undefined
+    this.signed = undefined
+    this.signing = undefined
+    this.cookieInBrowser = undefined
+    this.cookieToSend = false
+  }
+
+  private _storeKey(): Promise<string> {
+    this.key ??= storeKeyOf(this.id)
+    return this.key
+  }
+
+  /** Sends the cookie on this response; its signature is computed now, off the response path. */
+  private _needCookie(): void {
+    this.cookieToSend = true
+    if (this.signing) return
+    const id = this.id
+    this.signing = signCookieValue(this.config.secrets.at(-1)!, this.config.name, id).then((value) => {
+      if (this.id === id) this.signed = value
+      return value
+    })
+    this.signing.catch(() => {})
+  }
+
+  private _expiresAt(touchedAt: number): number {
+    return Math.min(touchedAt + this.config.ttl, this.createdAt + this.config.maxLifetime)
+  }
+
+  /** Top-level keys that differ from the snapshot. */
+  private _diff(): { changed: string[], removed: string[] } {
+    const changed: string[] = []
+    const removed: string[] = []
+    for (const k of Object.keys(this.data)) {
+      let json: string | undefined
+      try {
+        json = JSON.stringify(this.data[k])
+      }
+      catch (error) {
+        throw new SessionDataError('Session data must be JSON-serialisable', error)
+      }
+      if (json === undefined) {
+        if (this.snapshot.has(k)) removed.push(k)
+      }
+      else if (this.snapshot.get(k) !== json) changed.push(k)
+    }
+    for (const k of this.snapshot.keys()) {
+      if (!Object.hasOwn(this.data, k)) removed.push(k)
+    }
+    return { changed, removed }
+  }
+
+  private _touchDue(): boolean {
+    return this.persisted && this.config.now() - this.touchedAt >= this.config.touchInterval
+  }
+
+  /**
+   * Persists what changed and prepares the cookie. `force` saves a new session even when it is
+   * empty (an explicit `save()`); a request's automatic save does not.
+   */
+  async commit(force = false): Promise<void> {
+    if (this.closed) return
+    const { config } = this
+    const { changed, removed } = this._diff()
+    const dataChanged = changed.length > 0 || removed.length > 0
+    const now = config.now()
+    if (!this.persisted) {
+      if (!force && !dataChanged && !config.saveUninitialized) return
+      await this._write({ createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }, true, Object.keys(this.data), [])
+      this.persisted = true
+      this._needCookie()
+      return
+    }
+    const touchDue = this._touchDue()
+    if (!dataChanged && !touchDue) return
+    await this._write({ createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }, false, changed, removed)
+    if (config.rolling) this._needCookie()
+  }
+
+  private async _write(record: SessionRecord, create: boolean, changed: string[], removed: string[]): Promise<void> {
+    const { config } = this
+    // Encoding first checks size and JSON-ness before anything reaches the store.
+    encodeSessionRecord(record, config.maxSize)
+    const key = await this._storeKey()
+    const ttl = Math.max(1, Math.ceil((record.expiresAt - config.now()) / 1000))
+    const written = await this._store(() => config.store.set(key, record, { create, changed, removed, ttl }))
+    if (!written) {
+      this._fresh()
+      throw new SessionGoneError()
+    }
+    this.touchedAt = record.touchedAt
+    this.snapshot = new Map(Object.entries(record.data).map(([k, v]) => [k, JSON.stringify(v)]).filter(([, v]) => v !== undefined) as [string, string][])
+  }
+
+  /** Puts the cookie decided by `commit()` (or the deletion of a stale one) in the response headers. */
+  private _applyCookie(): void {
+    const { event, config } = this
+    if (this.cookieToSend) {
+      const value = this.signed
+      if (value === undefined) return
+      const remaining = (this.createdAt + config.maxLifetime - config.now()) / 1000
+      const wanted = config.rolling ? (config.cookieMaxAge ?? config.ttl / 1000) : (config.cookieMaxAge ?? remaining)
+      writeSessionCookie(event, config, value, Math.min(wanted, remaining))
+      this.cookieInBrowser = value
+      this.cookieToSend = false
+    }
+    else if (!this.persisted && this.hadCookie && this.cookieInBrowser === undefined) {
+      // The browser holds a cookie that names no live session: ask it to forget it.
+      clearSessionCookie(event, config)
+      this.hadCookie = false
+    }
+  }
+
+  /** `commit()`, then the cookie: what both `save()` and the automatic save do. */
+  async flush(force = false): Promise<void> {
+    await this.commit(force)
+    if (this.signing) await this.signing
+    if (!this.event.node.res.headersSent) this._applyCookie()
+  }
+
+  /** Stops further writes: used once the response has gone with a 5xx. */
+  close(): void {
+    this.closed = true
+  }
+
+  private async _store<R>(op: () => Promise<R>): Promise<R> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SessionStoreError(new Error(`Store operation timed out after ${this.config.storeTimeout} ms`))), this.config.storeTimeout)
+    })
+    try {
+      return await Promise.race([op(), timeout])
+    }
+    catch (error) {
+      if (error instanceof SessionStoreError || error instanceof SessionRecordError) throw error
+      throw new SessionStoreError(error)
+    }
+    finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private _facade(): ServerSession {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const state = this
+    const set = (data: Data) => {
+      if (!isPlainObject(data)) throw new SessionDataError('Session data must be a plain object')
+      state.data = { ...data }
+    }
+    return Object.freeze({
+      get id() {
+        return state.id
+      },
+      get data() {
+        return state.data as Readonly<SessionData>
+      },
+      get isNew() {
+        return state.isNew
+      },
+      get createdAt() {
+        return state.createdAt
+      },
+      get expiresAt() {
+        return state._expiresAt(state.persisted ? state.touchedAt : state.config.now())
+      },
+      set: set as ServerSession['set'],
+      update: ((change: ((data: Data) => Data) | Data) => {
+        if (typeof change === 'function') return set(change(state.data))
+        if (!isPlainObject(change)) throw new SessionDataError('session.update() takes a function or a plain object')
+        const next = { ...state.data }
+        for (const [k, v] of Object.entries(change)) {
+          if (v === undefined) delete next[k]
+          else next[k] = v
+        }
+        state.data = next
+      }) as ServerSession['update'],
+      save: () => state.flush(true),
+      destroy: () => state._destroy(),
+      regenerate: () => state._regenerate(),
+      reload: () => state._reload(),
+      touch: () => state._touch(),
+    })
+  }
+
+  private async _destroy(): Promise<void> {
+    if (this.persisted) {
+      const key = await this._storeKey()
+      await this._store(() => this.config.store.delete(key))
+    }
+    const hadCookie = this.hadCookie || this.cookieInBrowser !== undefined || this.cookieToSend
+    this._fresh()
+    this.hadCookie = hadCookie
+    if (!this.event.node.res.headersSent && hadCookie) {
+      clearSessionCookie(this.event, this.config)
+      this.hadCookie = false
+    }
+  }
+
+  private async _regenerate(): Promise<void> {
+    const oldKey = this.persisted ? await this._storeKey() : undefined
+    this._newId(generateId())
+    if (oldKey) {
+      // The new record exists before the old one goes, so a failure never loses the session.
+      this.persisted = false
+      this.snapshot = new Map()
+      await this.commit(true)
+      await this._store(() => this.config.store.delete(oldKey))
+    }
+  }
+
+  private async _reload(): Promise<void> {
+    const record = this.persisted ? await this._read(await this._storeKey()) : undefined
+    if (record) this._adopt(record)
+    else if (this.persisted) {
+      this._fresh()
+      this.hadCookie = true
+    }
+    else {
+      this.data = {}
+    }
+  }
+
+  private async _touch(): Promise<void> {
+    if (!this.persisted) return
+    const now = this.config.now()
+    // Unsaved changes ride along: the store merges only the changed keys, never stale ones.
+    const { changed, removed } = this._diff()
+    await this._write({ createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }, false, changed, removed)
+    if (this.config.rolling) this._needCookie()
+  }
+}

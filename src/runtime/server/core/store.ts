@@ -1,0 +1,140 @@
+import { SessionDataError, SessionRecordError } from './errors'
+
+/**
+ * One stored session. Timestamps are milliseconds since the epoch and are the only source of
+ * truth for expiry: cookies never decide it.
+ */
+export interface SessionRecord {
+  /** When the session started; the absolute lifetime counts from here. */
+  createdAt: number
+  /** Last activity; the idle timeout counts from here. */
+  touchedAt: number
+  /** The earlier of the idle and the absolute deadline, computed at the last write. */
+  expiresAt: number
+  /** The data: a JSON object. */
+  data: Record<string, unknown>
+}
+
+/** What a write carries besides the record, so that a store can write only what changed. */
+export interface SessionWrite {
+  /**
+   * `true` for a new record (a new session, or the target of `regenerate()`); `false` to update a
+   * record that must still exist: a store must then write nothing when the record is gone
+   * (destroyed, moved or expired) and return `false`.
+   */
+  create: boolean
+  /** Top-level data keys whose value changed since the record was read (all of them on create). */
+  changed: readonly string[]
+  /** Top-level data keys removed since the record was read. */
+  removed: readonly string[]
+  /** Seconds until `record.expiresAt`, for stores with native expiry (at least 1). */
+  ttl: number
+}
+
+/**
+ * Where sessions are kept. Keys are opaque, already hashed strings (never a raw session id);
+ * a store adds its own prefix. Implement it to bring your own backend; every method may throw
+ * (or reject) on failure, which becomes a 503 for the request that needed the session.
+ */
+export interface SessionStore {
+  /** Default idle timeout, in seconds, for sessions kept here; used when the options give none. */
+  readonly ttl?: number
+  /**
+   * The record under `key`, or `undefined` when there is none. Expired records may be returned:
+   * the caller checks their timestamps. Throw `SessionRecordError` (see `decodeSessionRecord`)
+   * for a record that cannot be decoded.
+   */
+  get: (key: string) => Promise<SessionRecord | undefined>
+  /**
+   * Writes `record` under `key`. On update, only the keys in `write.changed` and `write.removed`
+   * are required to change, so stores that can merge should, to keep parallel requests'
+   * changes to other keys. Returns `false`, writing nothing, when updating a record that is gone.
+   */
+  set: (key: string, record: SessionRecord, write: SessionWrite) => Promise<boolean>
+  /** Deletes the record under `key`; deleting a missing record is not an error. */
+  delete: (key: string) => Promise<void>
+}
+
+const RECORD_VERSION = 1
+
+/** Serialises a record to JSON. Throws `SessionDataError` for data that is not JSON or too big. */
+export function encodeSessionRecord(record: SessionRecord, maxSize = Infinity): string {
+  let data: string
+  try {
+    data = JSON.stringify(record.data)
+  }
+  catch (error) {
+    throw new SessionDataError('Session data must be JSON-serialisable', error)
+  }
+  if (data.length > maxSize / 3 && utf8Length(data) > maxSize) {
+    throw new SessionDataError(`Session data is larger than the ${maxSize} bytes allowed (maxSize)`)
+  }
+  return `{"v":${RECORD_VERSION},"createdAt":${record.createdAt},"touchedAt":${record.touchedAt},"expiresAt":${record.expiresAt},"data":${data}}`
+}
+
+/**
+ * Decodes a stored record: JSON only, with `__proto__` and `constructor.prototype` keys dropped
+ * so that no prototype can be reached through stored data. Accepts a string, bytes, or an object
+ * already parsed by a driver. Throws `SessionRecordError` for anything else or any other shape.
+ */
+export function decodeSessionRecord(raw: unknown): SessionRecord {
+  let value = raw
+  if (value instanceof Uint8Array || value instanceof ArrayBuffer) value = new TextDecoder().decode(value)
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value, _hasSuspiciousKey(value) ? _dropPrototypeKeys : undefined)
+    }
+    catch {
+      throw new SessionRecordError()
+    }
+  }
+  else if (value && typeof value === 'object') {
+    // A driver parsed it already: copy it through the same filter.
+    try {
+      value = JSON.parse(JSON.stringify(value), _dropPrototypeKeys)
+    }
+    catch {
+      throw new SessionRecordError()
+    }
+  }
+  if (!isPlainObject(value)) throw new SessionRecordError()
+  const { createdAt, touchedAt, expiresAt, data } = value as Record<string, unknown>
+  if (!_isTime(createdAt) || !_isTime(touchedAt) || !_isTime(expiresAt) || !isPlainObject(data)) throw new SessionRecordError()
+  return { createdAt, touchedAt, expiresAt, data: data as Record<string, unknown> }
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+export function utf8Length(text: string): number {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    else if (c >= 0xD800 && c < 0xDC00 && i + 1 < text.length) {
+      bytes += 4
+      i++
+    }
+    else bytes += 3
+  }
+  return bytes
+}
+
+function _isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0
+}
+
+function _hasSuspiciousKey(text: string): boolean {
+  // A backslash-u escape can spell a key such as __proto__ without those letters in the text.
+  return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u')
+}
+
+function _dropPrototypeKeys(key: string, value: unknown): unknown {
+  if (key === '__proto__') return undefined
+  if (key === 'constructor' && value && typeof value === 'object' && 'prototype' in value) return undefined
+  return value
+}

@@ -1,0 +1,149 @@
+import type { Storage } from 'unstorage'
+import { DEFAULTS } from '../../defaults'
+import type { SessionLogger } from '../../types'
+import { consoleLogger } from '../core/config'
+import { SessionRecordError } from '../core/errors'
+import { decodeSessionRecord, encodeSessionRecord } from '../core/store'
+import type { SessionRecord, SessionStore, SessionWrite } from '../core/store'
+
+/** Options of {@link UnstorageSessionStore}. */
+export interface UnstorageSessionStoreOptions {
+  /**
+   * Default idle timeout of the sessions kept here, in seconds (the `ttl` option of
+   * `useSession` wins when given). Also passed to drivers with native expiry.
+   * @default 86400
+   */
+  ttl?: number
+  /**
+   * Key prefix; records live under `<prefix>:<sha-256 of the id>`.
+   * @default 'sess'
+   */
+  prefix?: string
+  /**
+   * How often, in seconds, expired records are swept from drivers that do not expire keys by
+   * themselves (memory, fs, ...). The sweep runs in the background after a write; `0` turns it
+   * off (call `sweep()` from a scheduled task instead).
+   * @default 3600
+   */
+  sweepInterval?: number
+  /** Where sweep failures are reported. @default console */
+  logger?: SessionLogger
+  /** The clock used to decide what the sweep removes. Only for tests. @default Date.now */
+  now?: () => number
+}
+
+/** Drivers that expire keys natively: no sweep is needed there. */
+const NATIVE_TTL_DRIVERS = new Set(['redis', 'cloudflare-kv-binding', 'cloudflare-kv-http', 'upstash', 'vercel-kv', 'deno-kv', 'deno-kv-node'])
+
+/**
+ * A session store over any unstorage instance (memory, fs, redis, Cloudflare KV, db0, ...).
+ *
+ * Every read checks the record's own timestamps, so expiry holds on drivers without native TTL;
+ * those are also swept of expired records now and then. Updates re-read the record and merge
+ * only the changed keys into it, and never recreate a record that is gone, which narrows, but
+ * cannot close, the windows for lost updates and resurrection: unstorage has no atomic
+ * read-modify-write. Use `RedisSessionStore` where that matters.
+ */
+export class UnstorageSessionStore implements SessionStore {
+  readonly ttl: number
+  readonly prefix: string
+  private readonly sweepInterval: number
+  private readonly logger: SessionLogger
+  private readonly now: () => number
+  private lastSweep: number
+  private sweeping?: Promise<number>
+
+  constructor(readonly storage: Storage, options: UnstorageSessionStoreOptions = {}) {
+    if (!storage || typeof storage.getItemRaw !== 'function') {
+      throw new TypeError('[nuxt-server-session] UnstorageSessionStore needs an unstorage instance: new UnstorageSessionStore(createStorage({ driver })).')
+    }
+    this.ttl = options.ttl ?? DEFAULTS.ttl
+    this.prefix = options.prefix ?? DEFAULTS.prefix
+    this.sweepInterval = (options.sweepInterval ?? DEFAULTS.sweepInterval) * 1000
+    this.logger = options.logger ?? consoleLogger
+    this.now = options.now ?? Date.now
+    this.lastSweep = this.now()
+  }
+
+  async get(key: string): Promise<SessionRecord | undefined> {
+    const raw = await this.storage.getItemRaw(this._key(key))
+    return raw === null || raw === undefined ? undefined : decodeSessionRecord(raw)
+  }
+
+  async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
+    let next = record
+    if (!write.create) {
+      const current = await this._current(key)
+      if (!current) return false
+      const data = { ...current.data }
+      for (const k of write.changed) data[k] = record.data[k]
+      for (const k of write.removed) delete data[k]
+      next = { ...record, data }
+    }
+    await this.storage.setItem(this._key(key), encodeSessionRecord(next), { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
+    this._maybeSweep()
+    return true
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.storage.removeItem(this._key(key))
+  }
+
+  /**
+   * Removes expired and undecodable records under the prefix; returns how many. Records that
+   * expire at this very moment are kept (a request may be touching them).
+   */
+  async sweep(): Promise<number> {
+    const now = this.now()
+    this.lastSweep = now
+    let removed = 0
+    for (const fullKey of await this.storage.getKeys(this.prefix)) {
+      let expired: boolean
+      try {
+        const raw = await this.storage.getItemRaw(fullKey)
+        expired = raw !== null && raw !== undefined && decodeSessionRecord(raw).expiresAt < now
+      }
+      catch (error) {
+        if (!(error instanceof SessionRecordError)) throw error
+        expired = true
+      }
+      if (expired) {
+        await this.storage.removeItem(fullKey)
+        removed++
+      }
+    }
+    return removed
+  }
+
+  private _key(key: string): string {
+    return `${this.prefix}:${key}`
+  }
+
+  /** The record as stored now, or `undefined` when it is gone, expired or unreadable. */
+  private async _current(key: string): Promise<SessionRecord | undefined> {
+    try {
+      const current = await this.get(key)
+      return current && current.expiresAt > this.now() ? current : undefined
+    }
+    catch (error) {
+      if (error instanceof SessionRecordError) return undefined
+      throw error
+    }
+  }
+
+  private _maybeSweep(): void {
+    if (this.sweepInterval <= 0 || this.sweeping || this.now() - this.lastSweep < this.sweepInterval) return
+    if (NATIVE_TTL_DRIVERS.has(this.storage.getMount(this.prefix).driver.name ?? '')) {
+      this.lastSweep = this.now()
+      return
+    }
+    this.sweeping = this.sweep()
+      .catch((error) => {
+        this.logger.error('Sweeping expired sessions failed', error instanceof Error ? error.message : error)
+        return 0
+      })
+      .finally(() => {
+        this.sweeping = undefined
+      })
+  }
+}

@@ -1,0 +1,209 @@
+import type { SessionStore } from './server/core/store'
+
+/**
+ * The shape of the data kept in a session. Empty by default; augment it in your app:
+ *
+ * @example
+ * ```ts
+ * declare module 'nuxt-server-session' {
+ *   interface SessionData {
+ *     userId?: string
+ *     visits?: number
+ *   }
+ * }
+ * ```
+ * Values must be JSON: a `Date` comes back as its ISO string, `undefined` values are dropped.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SessionData extends SessionDataT {}
+
+/**
+ * The name `@analog-tools/session` used for {@link SessionData}. Augmenting either one types
+ * `data`, `set()` and `update()`; new code should prefer `SessionData`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SessionDataT {}
+
+/**
+ * A server-side session, as returned by `useServerSession(event)` and found on
+ * `event.context.sessionHandler` after `useSession(event, options)`.
+ */
+export interface ServerSession<T = SessionData> {
+  /**
+   * The session id. It is the secret that the cookie carries: never log it or send it to
+   * anyone but its owner. It changes on `regenerate()` and `destroy()`.
+   */
+  readonly id: string
+  /** The session data, read-only: change it with `set()` or `update()`. */
+  readonly data: Readonly<T>
+  /** `true` when the request brought no valid stored session and this one was started for it. */
+  readonly isNew: boolean
+  /** When the session was started, in milliseconds since the epoch. */
+  readonly createdAt: number
+  /**
+   * When the session ends if nothing happens before: the earlier of the idle timeout (from the
+   * last activity) and the absolute lifetime (from `createdAt`). Milliseconds since the epoch.
+   */
+  readonly expiresAt: number
+  /** Replaces the data. Takes effect at once; it is saved with `save()` or at the end of the request. */
+  set: (data: T) => void
+  /**
+   * Changes the data at once, without `await`: a function receives the data and returns the new
+   * data; an object is merged into the data shallowly (keys set to `undefined` are removed).
+   */
+  update: (change: ((data: Readonly<T>) => T) | Partial<T>) => void
+  /**
+   * Persists the session now and sets the cookie. Changes are also saved automatically before
+   * the response is sent (unless `autoSave: false`), so calling it is only needed to know that
+   * the write succeeded before going on.
+   * @throws {SessionStoreError} the store failed or timed out (HTTP 503).
+   * @throws {SessionGoneError} the session was destroyed or expired meanwhile (HTTP 409).
+   * @throws {SessionDataError} the data is not JSON or is larger than `maxSize`.
+   */
+  save: () => Promise<void>
+  /** Deletes the stored session and expires the cookie; the object then holds a fresh, empty session. */
+  destroy: () => Promise<void>
+  /**
+   * Moves the session to a new id, keeping its data, and deletes the old record. Call it whenever
+   * privileges change (sign-in, sign-out, role change) to defeat session fixation.
+   */
+  regenerate: () => Promise<void>
+  /** Re-reads the session from the store, dropping unsaved changes. */
+  reload: () => Promise<void>
+  /** Extends the idle timeout now, without changing the data. */
+  touch: () => Promise<void>
+}
+
+/** Attributes of the session cookie. The value is always `<id>.<signature>`. */
+export interface SessionCookieOptions {
+  /**
+   * `Path` attribute.
+   * @default '/'
+   */
+  path?: string
+  /**
+   * `Domain` attribute. Leave it unset unless subdomains must share the session; it cannot be
+   * combined with a `__Host-` name.
+   */
+  domain?: string
+  /**
+   * `HttpOnly` attribute: scripts in the page cannot read the cookie.
+   * @default true
+   */
+  httpOnly?: boolean
+  /**
+   * `Secure` attribute: the cookie only travels over HTTPS (browsers also accept it on
+   * http://localhost).
+   * @default true in production (`NODE_ENV=production`), false otherwise
+   */
+  secure?: boolean
+  /**
+   * `SameSite` attribute. `'none'` requires `secure: true`.
+   * @default 'lax'
+   */
+  sameSite?: 'lax' | 'strict' | 'none'
+  /**
+   * `Partitioned` attribute (CHIPS), for sessions inside third-party iframes. Requires `secure`.
+   * @default false
+   */
+  partitioned?: boolean
+  /**
+   * `Max-Age` of the cookie, in seconds. It is never longer than what is left of the session's
+   * absolute lifetime. Without it, the cookie lives as long as the absolute lifetime, or, with
+   * `rolling`, as long as the idle timeout.
+   */
+  maxAge?: number
+}
+
+/**
+ * Where the library reports what it notices. Messages never contain secrets, raw session ids
+ * or session data; sessions are named by a short hash.
+ */
+export interface SessionLogger {
+  warn: (message: string, ...details: unknown[]) => void
+  error: (message: string, ...details: unknown[]) => void
+}
+
+/** Options of `useSession(event, options)` (and, through the modules, of `useServerSession`). */
+export interface SessionOptions {
+  /** Where sessions are kept: an {@link UnstorageSessionStore}, a Redis store, or your own. */
+  store: SessionStore
+  /**
+   * Secret(s) that sign the cookie. With an array the LAST one signs and every one verifies, so
+   * rotation is: append the new secret, deploy, later drop the old one. Cookies signed by an older
+   * secret are re-signed with the newest on their next response.
+   * In production each secret must be at least 32 characters.
+   */
+  secret: string | readonly string[]
+  /**
+   * Cookie name. When unset, `sid`, or `__Host-sid` where the cookie is Secure with Path=/ and
+   * no Domain.
+   * @default 'sid'
+   */
+  name?: string
+  /** Cookie attributes. */
+  cookie?: SessionCookieOptions
+  /**
+   * Save sessions that were created and never changed (and send their cookie). Leave it off so
+   * that anonymous visitors cost no store writes.
+   * @default false
+   */
+  saveUninitialized?: boolean
+  /**
+   * Idle timeout, in seconds: a session unused for this long ends. Enforced from timestamps kept
+   * in the store, never from the cookie.
+   * @default the store's `ttl`, else 86400 (one day)
+   */
+  ttl?: number
+  /**
+   * Absolute lifetime, in seconds: a session ends this long after it started, however active.
+   * @default 604800 (seven days)
+   */
+  maxLifetime?: number
+  /**
+   * Re-send the cookie whenever the idle timeout is extended, with a `Max-Age` that follows the
+   * idle timeout, so that the browser forgets an idle session too. Never extends `maxLifetime`.
+   * @default false
+   */
+  rolling?: boolean
+  /**
+   * The idle timeout of an unchanged session is extended at most once per this many seconds
+   * (one store write), not on every request.
+   * @default ttl / 10
+   */
+  touchInterval?: number
+  /**
+   * Save changes automatically before the response is sent: after a returned value, a redirect
+   * or a thrown 4xx error; never after a 5xx. `save()` works either way.
+   * @default true
+   */
+  autoSave?: boolean
+  /**
+   * Largest serialised data, in bytes; a bigger save fails with a `SessionDataError`.
+   * @default 65536
+   */
+  maxSize?: number
+  /**
+   * Longest a store operation may take, in milliseconds, before it fails with a
+   * `SessionStoreError` (HTTP 503).
+   * @default 5000
+   */
+  storeTimeout?: number
+  /** Where warnings go. @default console, tagged `[nuxt-server-session]` */
+  logger?: SessionLogger
+  /**
+   * The clock, in milliseconds since the epoch. Only for tests.
+   * @default Date.now
+   */
+  now?: () => number
+}
+
+declare module 'h3' {
+  interface H3EventContext {
+    /**
+     * The session mounted by `useSession(event, options)` (nuxt-server-session). Only set once
+     * that call has resolved.
+     */
+    sessionHandler: ServerSession
+  }
+}
