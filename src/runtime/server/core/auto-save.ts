@@ -1,9 +1,11 @@
 import type { H3Event } from 'h3'
 import type { SessionState } from './session'
-import { SessionError } from './errors'
+import { SessionError, SessionStoreError } from './errors'
 
 type Res = H3Event['node']['res']
 type Call = { method: 'write' | 'end', args: unknown[] }
+/** The three methods held back, typed loosely: Node's overloads are passed through untouched. */
+type Method = (this: Res, ...args: unknown[]) => unknown
 
 const INSTALLED = Symbol.for('nuxt-server-session:auto-save')
 
@@ -20,7 +22,7 @@ export function installAutoSave(event: H3Event, state: SessionState): void {
   const res = event.node?.res as (Res & { [INSTALLED]?: true }) | undefined
   if (!res || typeof res.end !== 'function' || res[INSTALLED]) return
   res[INSTALLED] = true
-  const { writeHead, write, end } = res
+  const { writeHead, write, end } = res as unknown as Record<'writeHead' | 'write' | 'end', Method>
   const held: Call[] = []
   let phase: 'open' | 'saving' | 'done' = 'open'
 
@@ -28,7 +30,7 @@ export function installAutoSave(event: H3Event, state: SessionState): void {
     phase = 'done'
     if (error !== undefined && !res.headersSent) return _sendError(res, end, state, error)
     if (error !== undefined) _log(state, error)
-    for (const call of held) (call.method === 'write' ? write : end).apply(res, call.args as Parameters<typeof end>)
+    for (const call of held) (call.method === 'write' ? write : end).apply(res, call.args)
     held.length = 0
   }
   const hold = (call: Call) => {
@@ -42,24 +44,27 @@ export function installAutoSave(event: H3Event, state: SessionState): void {
     state.flush().then(() => settle(), settle)
   }
 
-  res.writeHead = function (this: Res, ...args: unknown[]) {
-    if (phase === 'done') return writeHead.apply(res, args as Parameters<typeof writeHead>)
-    // Keep status and headers on the response; Node sends them with the first write or end.
-    _applyWriteHead(res, args)
-    return res
-  } as typeof res.writeHead
-  res.write = function (this: Res, ...args: unknown[]) {
-    if (phase === 'done') return write.apply(res, args as Parameters<typeof write>)
-    hold({ method: 'write', args })
-    return true
-  } as typeof res.write
-  res.end = function (this: Res, ...args: unknown[]) {
-    if (phase === 'done') return end.apply(res, args as Parameters<typeof end>)
-    // h3 decides "already answered" from writableEnded, which stays false while we hold the end.
-    ;(event as unknown as { _handled: boolean })._handled = true
-    hold({ method: 'end', args })
-    return res
-  } as typeof res.end
+  const wrapped: Record<'writeHead' | 'write' | 'end', Method> = {
+    writeHead(...args) {
+      if (phase === 'done') return writeHead.apply(res, args)
+      // Keep status and headers on the response; Node sends them with the first write or end.
+      _applyWriteHead(res, args)
+      return res
+    },
+    write(...args) {
+      if (phase === 'done') return write.apply(res, args)
+      hold({ method: 'write', args })
+      return true
+    },
+    end(...args) {
+      if (phase === 'done') return end.apply(res, args)
+      // h3 decides "already answered" from writableEnded, which stays false while we hold the end.
+      ;(event as unknown as { _handled: boolean })._handled = true
+      hold({ method: 'end', args })
+      return res
+    },
+  }
+  Object.assign(res, wrapped)
 }
 
 function _applyWriteHead(res: Res, args: unknown[]): void {
@@ -78,7 +83,7 @@ function _applyWriteHead(res: Res, args: unknown[]): void {
   }
 }
 
-function _sendError(res: Res, end: Res['end'], state: SessionState, error: unknown): void {
+function _sendError(res: Res, end: Method, state: SessionState, error: unknown): void {
   _log(state, error)
   const status = error instanceof SessionError ? error.statusCode : 500
   const message = error instanceof SessionError ? error.message : 'Session could not be saved'
@@ -93,6 +98,8 @@ function _sendError(res: Res, end: Res['end'], state: SessionState, error: unkno
 }
 
 function _log(state: SessionState, error: unknown): void {
+  // Store failures were reported where they happened.
+  if (error instanceof SessionStoreError) return
   const code = (error as { code?: string })?.code ?? 'ERR_SESSION'
   const cause = (error as { cause?: { message?: string } })?.cause?.message
   state.config.logger.error(`Session not saved (${code})${cause ? `: ${cause}` : ''}`)

@@ -25,7 +25,7 @@ type EventWithState = H3Event & { [STATE]?: SessionState }
  */
 export function useSession<T = SessionData>(event: H3Event, options?: SessionOptions): Promise<ServerSession<T>> {
   const mounted = (event as EventWithState)[STATE]
-  if (mounted) return mounted.ready as Promise<ServerSession<never>>
+  if (mounted) return mounted.ready as unknown as Promise<ServerSession<T>>
   if (!options) {
     return Promise.reject(new SessionConfigError('useSession(event) needs its options (at least { store, secret }) on the first call of a request, for example in a middleware.'))
   }
@@ -37,7 +37,7 @@ export function useSession<T = SessionData>(event: H3Event, options?: SessionOpt
     return Promise.reject(error)
   }
   ;(event as EventWithState)[STATE] = state
-  return state.ready as Promise<ServerSession<never>>
+  return state.ready as unknown as Promise<ServerSession<T>>
 }
 
 /** The session mounted on `event`, if `useSession` was called in this request. */
@@ -293,8 +293,12 @@ export class SessionState {
       return await Promise.race([op(), timeout])
     }
     catch (error) {
-      if (error instanceof SessionStoreError || error instanceof SessionRecordError) throw error
-      throw new SessionStoreError(error)
+      if (error instanceof SessionRecordError) throw error
+      const storeError = error instanceof SessionStoreError ? error : new SessionStoreError(error)
+      // The cause stays here, server-side; the client only sees a generic 503.
+      const cause = (storeError.cause as Error | undefined)?.message
+      this.config.logger.error(`Session store failed (${storeError.code})${cause ? `: ${cause}` : ''}`)
+      throw storeError
     }
     finally {
       clearTimeout(timer)
@@ -328,12 +332,8 @@ export class SessionState {
       update: ((change: ((data: Data) => Data) | Data) => {
         if (typeof change === 'function') return set(change(state.data))
         if (!isPlainObject(change)) throw new SessionDataError('session.update() takes a function or a plain object')
-        const next = { ...state.data }
-        for (const [k, v] of Object.entries(change)) {
-          if (v === undefined) delete next[k]
-          else next[k] = v
-        }
-        state.data = next
+        // fromEntries defines keys rather than assigning them, so a "__proto__" key stays plain data.
+        state.data = Object.fromEntries(Object.entries({ ...state.data, ...change }).filter(([, v]) => v !== undefined))
       }) as ServerSession['update'],
       save: () => state.flush(true),
       destroy: () => state._destroy(),

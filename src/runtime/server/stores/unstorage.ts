@@ -75,9 +75,11 @@ export class UnstorageSessionStore implements SessionStore {
     if (!write.create) {
       const current = await this._current(key)
       if (!current) return false
-      const data = { ...current.data }
-      for (const k of write.changed) data[k] = record.data[k]
-      for (const k of write.removed) delete data[k]
+      const replaced = new Set([...write.changed, ...write.removed])
+      const data = Object.fromEntries([
+        ...Object.entries(current.data).filter(([k]) => !replaced.has(k)),
+        ...write.changed.map(k => [k, record.data[k]] as const),
+      ])
       next = { ...record, data }
     }
     await this.storage.setItem(this._key(key), encodeSessionRecord(next), { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })

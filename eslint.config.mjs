@@ -1,0 +1,22 @@
+// @ts-check
+import { createConfigForNuxt } from '@nuxt/eslint-config/flat'
+
+export default createConfigForNuxt({
+  features: {
+    tooling: true,
+    stylistic: true,
+  },
+  dirs: {
+    src: ['./playground'],
+  },
+}).append(
+  {
+    ignores: ['dist', 'node_modules', 'test/.tmp', '**/.nuxt', '**/.output', '**/.data'],
+  },
+  {
+    files: ['test/**'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+)
