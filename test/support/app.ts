@@ -123,6 +123,15 @@ export function sessionApp(options: Partial<SessionOptions> & { storage?: Storag
       ;(await session(event)).update({ n: 1n } as any)
       return { ok: true }
     }))
+    .get('/optional', defineEventHandler(async (event) => {
+      try {
+        return { anonymous: false, data: (await session(event)).data }
+      }
+      catch {
+        // A page that shows less when sessions are unavailable, and still answers 200.
+        return { anonymous: true }
+      }
+    }))
     .get('/twice', defineEventHandler(async (event) => {
       const [a, b] = await Promise.all([session(event), session(event)])
       return { same: a === b }

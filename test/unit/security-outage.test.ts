@@ -51,6 +51,9 @@ describe('[nuxt-server-session] security rules 8 and 9: store outage and logs, o
       expect(JSON.stringify(body)).not.toContain(id)
     }
     expect((await client.fetch('/never')).status).toBe(200)
+    const optional = await client.fetch('/optional')
+    expect(await optional.json()).toEqual({ anonymous: true })
+    expect(optional.headers.getSetCookie()).toEqual([])
     expect(client.jar.size).toBe(1)
 
     proxy.restore()

@@ -77,6 +77,10 @@ export class SessionState {
     this.ready = this._load().then(() => {
       event.context.sessionHandler = this.session
       return this.session
+    }, (error) => {
+      // The session is unknown, not empty: nothing may be written or cleared for it.
+      this.closed = true
+      throw error
     })
     // The caller gets the rejection; this only keeps an unawaited failure from being reported twice.
     this.ready.catch(() => {})
@@ -274,6 +278,7 @@ export class SessionState {
 
   /** `commit()`, then the cookie: what both `save()` and the automatic save do. */
   async flush(force = false): Promise<void> {
+    if (this.closed) return
     await this.commit(force)
     if (this.signing) await this.signing
     if (!this.event.node.res.headersSent) this._applyCookie()
