@@ -59,13 +59,16 @@ const RECORD_VERSION = 1
 
 /** Serialises a record to JSON. Throws `SessionDataError` for data that is not JSON or too big. */
 export function encodeSessionRecord(record: SessionRecord, maxSize = Infinity): string {
-  let data: string
+  let data: string | undefined
   try {
     data = JSON.stringify(record.data)
   }
   catch (error) {
     throw new SessionDataError('Session data must be JSON-serialisable', error)
   }
+  // A `toJSON` member can turn the object into anything: only a JSON object decodes back.
+  if (typeof data !== 'string' || data[0] !== '{') throw new SessionDataError('Session data must serialise to a JSON object')
+  if (![record.createdAt, record.touchedAt, record.expiresAt].every(Number.isFinite)) throw new SessionDataError('Session timestamps must be finite numbers')
   if (data.length > maxSize / 3 && utf8Length(data) > maxSize) {
     throw new SessionDataError(`Session data is larger than the ${maxSize} bytes allowed (maxSize)`)
   }

@@ -9,13 +9,15 @@ import type { SessionRecord, SessionStore, SessionWrite } from '../core/store'
 /** Options of {@link UnstorageSessionStore}. */
 export interface UnstorageSessionStoreOptions {
   /**
-   * Default idle timeout of the sessions kept here, in seconds (the `ttl` option of
-   * `useSession` wins when given). Also passed to drivers with native expiry.
+   * Default idle timeout of the sessions kept here, in seconds, used when the `ttl` option of
+   * `useSession` is not given. Drivers with native expiry get each record's own remaining
+   * lifetime on every write.
    * @default 86400
    */
   ttl?: number
   /**
-   * Key prefix; records live under `<prefix>:<sha-256 of the id>`.
+   * Key prefix; records live under `<prefix>:<sha-256 of the id>`. Everything under it belongs
+   * to the store: the sweep removes whatever is not a live session record.
    * @default 'sess'
    */
   prefix?: string
@@ -59,6 +61,9 @@ export class UnstorageSessionStore implements SessionStore {
     }
     this.ttl = options.ttl ?? DEFAULTS.ttl
     this.prefix = options.prefix ?? DEFAULTS.prefix
+    if (typeof this.prefix !== 'string' || !/^[\w.-]+(?::[\w.-]+)*$/.test(this.prefix)) {
+      throw new TypeError('[nuxt-server-session] UnstorageSessionStore `prefix` must be a non-empty key such as \'sess\' or \'app:sess\'.')
+    }
     this.sweepInterval = (options.sweepInterval ?? DEFAULTS.sweepInterval) * 1000
     this.logger = options.logger ?? consoleLogger
     this.now = options.now ?? Date.now
