@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { createApp } from 'h3'
+import type { EventHandler } from 'h3'
+import { Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
+import { storeKeyOf } from '../../src/runtime/server/core/crypto'
+import { Client, serve } from '../support/server'
+
+const README = fileURLToPath(new URL('../../README.md', import.meta.url))
+// The seed README ships beside the repository, in shared/seed (as on developer machines and CI).
+const SEED = fileURLToPath(new URL('../../../shared/seed/analog-tools-session-README.txt', import.meta.url))
+const TMP = fileURLToPath(new URL('../.tmp/', import.meta.url))
+
+/** The code between the quick-start markers of the README, without its fence. */
+async function readmeQuickStart(): Promise<string> {
+  const readme = await readFile(README, 'utf8')
+  const block = readme.match(/<!-- quick-start:start -->\s*```ts\n([\s\S]*?)```\s*<!-- quick-start:end -->/)
+  if (!block) throw new Error('README.md has no quick-start block')
+  return block[1]!
+}
+
+describe('[nuxt-server-session] README quick start (the seed\'s, import path changed) on a real Redis', () => {
+  const ids: string[] = []
+  afterAll(async () => {
+    await rm(TMP, { recursive: true, force: true })
+    const redis = new Redis({ host: '127.0.0.1', port: 6379 })
+    for (const id of ids) await redis.del(`sess:${await storeKeyOf(id)}`)
+    await redis.quit()
+  })
+
+  it.skipIf(!existsSync(SEED))('is the seed README\'s quick start with only the import path changed', async () => {
+    const code = await readmeQuickStart()
+    const seed = await readFile(SEED, 'utf8')
+    const seedBlock = seed.slice(seed.indexOf('import { defineEventHandler } from \'h3\';'), seed.indexOf('Usage with AnalogJS'))
+    const normalise = (text: string) => text.split('\n').map(l => l.trim()).filter(Boolean).join('\n')
+    expect(normalise(code)).toBe(normalise(seedBlock.replace('@analog-tools/session', 'nuxt-server-session/h3')))
+  })
+
+  it('runs as written and counts visits across requests', async () => {
+    await mkdir(TMP, { recursive: true })
+    const file = `${TMP}quick-start-${process.pid}.ts`
+    await writeFile(file, await readmeQuickStart())
+    const handler = (await import(/* @vite-ignore */ file)).default as EventHandler
+    const server = await serve(createApp().use(handler))
+    try {
+      const client = new Client(server.url)
+      const first = await client.json('/')
+      ids.push(first.sessionId)
+      expect(first.visits).toBe(1)
+      const second = await client.json('/')
+      const third = await client.json('/')
+      expect([second.visits, third.visits]).toEqual([2, 3])
+      expect(new Set([first.sessionId, second.sessionId, third.sessionId]).size).toBe(1)
+      const other = await new Client(server.url).json('/')
+      ids.push(other.sessionId)
+      expect(other.visits).toBe(1)
+      expect(other.sessionId).not.toBe(first.sessionId)
+    }
+    finally {
+      await server.close()
+    }
+  })
+})
