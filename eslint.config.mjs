@@ -14,6 +14,13 @@ export default createConfigForNuxt({
     ignores: ['dist', 'node_modules', 'test/.tmp', '**/.nuxt', '**/.output', '**/.data'],
   },
   {
+    // Page file names are routes.
+    files: ['**/pages/**/*.vue'],
+    rules: {
+      'vue/multi-word-component-names': 'off',
+    },
+  },
+  {
     files: ['test/**'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',

@@ -1,14 +1,17 @@
-import { defineNuxtModule } from '@nuxt/kit'
+import { addServerImports, addServerPlugin, defineNuxtModule } from '@nuxt/kit'
+import { SERVER_IMPORTS, PLUGIN_PATH, UTILS_PATH, mountDefaultStorage, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions } from './types'
+// Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
+import type {} from '@nuxt/nitro-server/augments'
 
-export type { ModuleOptions } from './types'
+export type { ModuleOptions, ModuleCookieOptions, ModuleRuntimeConfig, SessionRuntimeConfig } from './types'
 export type { ServerSession, SessionCookieOptions, SessionData, SessionDataT, SessionOptions } from './runtime/types'
 export type { SessionRecord, SessionStore, SessionWrite } from './runtime/server/core/store'
 
 /**
- * `nuxt-server-session`: server-side sessions for Nuxt. Configure it under the `session` key.
- * The request wiring (server plugin, auto-imports, storage mount) lands with the module issue;
- * until then the module only registers its options.
+ * `nuxt-server-session`: server-side sessions for Nuxt. Options go under the `session` key and
+ * into private `runtimeConfig.session`; server routes call the auto-imported
+ * `useServerSession(event)`.
  */
 export default defineNuxtModule<ModuleOptions>({
   meta: {
@@ -16,6 +19,13 @@ export default defineNuxtModule<ModuleOptions>({
     configKey: 'session',
     compatibility: { nuxt: '>=4.0.0' },
   },
-  defaults: {},
-  setup() {},
+  setup(options, nuxt) {
+    const runtimeConfig = nuxt.options.runtimeConfig as { session?: ReturnType<typeof sessionRuntimeConfig> }
+    runtimeConfig.session = sessionRuntimeConfig(options, runtimeConfig.session, nuxt.options.dev)
+    nuxt.hook('nitro:init', (nitro) => {
+      mountDefaultStorage(nitro, runtimeConfig.session!.storage)
+    })
+    addServerPlugin(PLUGIN_PATH)
+    addServerImports(SERVER_IMPORTS.map(name => ({ name, from: UTILS_PATH })))
+  },
 })

@@ -1,12 +1,30 @@
 import { defineNitroModule } from 'nitropack/kit'
+import { mountDefaultStorage, registerRuntime, sessionRuntimeConfig } from './setup'
+import type { ModuleOptions, SessionRuntimeConfig } from './types'
 
-export type { ModuleOptions } from './types'
+export type { ModuleOptions, ModuleCookieOptions, SessionRuntimeConfig } from './types'
+
+declare module 'nitropack' {
+  interface NitroConfig {
+    /** nuxt-server-session options. */
+    session?: ModuleOptions
+  }
+}
 
 /**
- * `nuxt-server-session/nitro`: the same sessions for a standalone Nitro app
- * (`modules: ['nuxt-server-session/nitro']`). The request wiring lands with the module issue.
+ * `nuxt-server-session/nitro`: the same sessions for a standalone Nitro app:
+ * `modules: ['nuxt-server-session/nitro']`, options under `session`.
  */
 export default defineNitroModule({
   name: 'nuxt-server-session',
-  setup() {},
+  setup(nitro) {
+    const { options } = nitro
+    const runtimeConfig = options.runtimeConfig as { session?: SessionRuntimeConfig, nitro?: { envPrefix?: string } }
+    runtimeConfig.session = sessionRuntimeConfig((options as { session?: ModuleOptions }).session ?? {}, runtimeConfig.session, options.dev)
+    // So that NUXT_SESSION_* work here as in Nuxt (NITRO_SESSION_* work too), unless the app chose a prefix.
+    runtimeConfig.nitro ??= {}
+    runtimeConfig.nitro.envPrefix ??= 'NUXT_'
+    mountDefaultStorage(nitro, runtimeConfig.session.storage)
+    registerRuntime(nitro)
+  },
 })

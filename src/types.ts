@@ -1,14 +1,26 @@
-import type { SessionCookieOptions } from './runtime/types'
+import type { ModuleCookieOptions, SessionRuntimeConfig } from './runtime/types'
 
-/** Options of the Nuxt and Nitro modules, under the `session` key. */
+export type { ModuleCookieOptions, SessionRuntimeConfig } from './runtime/types'
+
+/**
+ * Options of the Nuxt module (`session` key of nuxt.config) and of the standalone Nitro module
+ * (`session` key of nitro.config). Every option can also be set at run time through an env var
+ * (`NUXT_SESSION_<OPTION>`, nested keys joined by `_`, e.g. `NUXT_SESSION_COOKIE_SAME_SITE`).
+ */
 export interface ModuleOptions {
   /**
-   * Cookie name.
-   * @default 'sid' ('__Host-sid' in production)
+   * Secret(s) that sign the cookie, at least 32 characters each in production. Prefer the env
+   * var `NUXT_SESSION_SECRET` (a string, or a JSON array to rotate: the last one signs). In
+   * development a throwaway secret is used when none is set.
+   */
+  secret?: string | string[]
+  /**
+   * Cookie name. Empty: `sid`, or `__Host-sid` when the cookie is Secure with Path=/ and no Domain.
+   * @default ''
    */
   name?: string
   /** Cookie attributes. */
-  cookie?: SessionCookieOptions
+  cookie?: ModuleCookieOptions
   /**
    * Idle timeout, in seconds.
    * @default 86400
@@ -19,4 +31,48 @@ export interface ModuleOptions {
    * @default 604800
    */
   maxLifetime?: number
+  /**
+   * An unchanged session's idle timeout is extended at most once per this many seconds.
+   * `null`: a tenth of `ttl`.
+   * @default null
+   */
+  touchInterval?: number | null
+  /**
+   * Re-send the cookie when the idle timeout is extended, with a Max-Age that follows it.
+   * @default false
+   */
+  rolling?: boolean
+  /**
+   * Store and send the cookie of sessions that were never changed.
+   * @default false
+   */
+  saveUninitialized?: boolean
+  /**
+   * Largest serialised session data, in bytes.
+   * @default 65536
+   */
+  maxSize?: number
+  /**
+   * Longest a store operation may take, in milliseconds, before the request gets a 503.
+   * @default 5000
+   */
+  storeTimeout?: number
+  /**
+   * Name of the Nitro storage mount that holds the sessions. Configure the mount under
+   * `nitro.storage` to use Redis, Cloudflare KV or any unstorage driver; without one, the module
+   * mounts an fs store under `.data/session` on server presets.
+   * @default 'session'
+   */
+  storage?: string
+  /**
+   * How often, in seconds, expired records are swept from a mount whose driver does not expire
+   * keys (fs, memory). `0` turns the sweep off.
+   * @default 3600
+   */
+  sweepInterval?: number
+}
+
+/** Private runtime config added by the module. */
+export interface ModuleRuntimeConfig {
+  session: SessionRuntimeConfig
 }

@@ -19,4 +19,8 @@ export const DEFAULTS = {
   sweepInterval: 60 * 60,
   /** Smallest secret length accepted in production, in characters. */
   minSecretLength: 32,
+  /** Nitro storage mount that holds the sessions (Nuxt and Nitro modules). */
+  storage: 'session',
+  /** Where the embedded default store keeps its files, relative to the server's working directory. */
+  storageDir: '.data/session',
 } as const

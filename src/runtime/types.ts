@@ -198,6 +198,49 @@ export interface SessionOptions {
   now?: () => number
 }
 
+/** Cookie attributes of the modules; the same as the core's, with `secure: 'auto'`. */
+export interface ModuleCookieOptions {
+  /** @default '/' */
+  path?: string
+  /** Empty for none. @default '' */
+  domain?: string
+  /** @default true */
+  httpOnly?: boolean
+  /**
+   * `'auto'`: Secure in production, not in development.
+   * @default 'auto'
+   */
+  secure?: boolean | 'auto'
+  /** @default 'lax' */
+  sameSite?: 'lax' | 'strict' | 'none'
+  /** @default false */
+  partitioned?: boolean
+  /**
+   * Cookie Max-Age in seconds; `0` follows the session (absolute lifetime, or `ttl` with `rolling`).
+   * @default 0
+   */
+  maxAge?: number
+}
+
+/**
+ * `runtimeConfig.session` of the Nuxt and Nitro modules: the options as the server reads them at run time, every key present
+ * so that its env var can override it.
+ */
+export interface SessionRuntimeConfig {
+  secret: string | string[]
+  name: string
+  cookie: Required<ModuleCookieOptions>
+  ttl: number
+  maxLifetime: number
+  touchInterval: number | null
+  rolling: boolean
+  saveUninitialized: boolean
+  maxSize: number
+  storeTimeout: number
+  storage: string
+  sweepInterval: number
+}
+
 declare module 'h3' {
   interface H3EventContext {
     /**

@@ -8,6 +8,16 @@ type Call = { method: 'write' | 'end', args: unknown[] }
 type Method = (this: Res, ...args: unknown[]) => unknown
 
 const INSTALLED = Symbol.for('nuxt-server-session:auto-save')
+const SETTLED = Symbol.for('nuxt-server-session:settled')
+
+/**
+ * Resolves once a response held for the automatic save has been released. In-process callers
+ * that read the response as soon as the handler returns (Nitro's local fetch, used for SSR
+ * `$fetch` and on Workers) must wait for it; a real socket needs nothing.
+ */
+export function responseSettled(event: H3Event): Promise<void> | undefined {
+  return (event.node?.res as { [SETTLED]?: () => Promise<void> | undefined } | undefined)?.[SETTLED]?.()
+}
 
 /**
  * Saves the session before the response leaves, whatever sends it: a returned value, a
@@ -25,13 +35,23 @@ export function installAutoSave(event: H3Event, state: SessionState): void {
   const { writeHead, write, end } = res as unknown as Record<'writeHead' | 'write' | 'end', Method>
   const held: Call[] = []
   let phase: 'open' | 'saving' | 'done' = 'open'
+  let release!: () => void
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  ;(res as unknown as { [SETTLED]: () => Promise<void> | undefined })[SETTLED] = () => (phase === 'saving' ? released : undefined)
 
   const settle = (error?: unknown) => {
     phase = 'done'
-    if (error !== undefined && !res.headersSent) return _sendError(res, end, state, error)
-    if (error !== undefined) _log(state, error)
-    for (const call of held) (call.method === 'write' ? write : end).apply(res, call.args)
-    held.length = 0
+    try {
+      if (error !== undefined && !res.headersSent) return _sendError(res, end, state, error)
+      if (error !== undefined) _log(state, error)
+      for (const call of held) (call.method === 'write' ? write : end).apply(res, call.args)
+      held.length = 0
+    }
+    finally {
+      release()
+    }
   }
   const hold = (call: Call) => {
     held.push(call)

@@ -41,8 +41,15 @@ export const consoleLogger: SessionLogger = {
   error: (message, ...details) => console.error(`${TAG} ${message}`, ...details),
 }
 
+/** Production mode. Written so that bundlers (Nitro, Vite) replace it with the build's mode. */
 export function isProduction(): boolean {
-  return globalThis.process?.env?.NODE_ENV === 'production'
+  try {
+    return process.env.NODE_ENV === 'production'
+  }
+  catch {
+    // No `process` on this runtime and no bundler to inline the mode.
+    return false
+  }
 }
 
 const resolved = new WeakMap<SessionOptions, ResolvedConfig>()

@@ -2,6 +2,11 @@ import type { H3Event } from 'h3'
 import { appendResponseHeader, getResponseHeader, setCookie, setResponseHeader } from 'h3'
 import type { ResolvedConfig } from './config'
 
+const JAR = Symbol.for('nuxt-server-session:jar')
+const EVENT = Symbol.for('nuxt-server-session:event')
+
+type Context = Record<symbol, unknown>
+
 /** What the request's Cookie header holds under our name. */
 export type CookieRead
   = | { kind: 'none' }
@@ -31,18 +36,65 @@ export function readSessionCookie(header: string | undefined, name: string): Coo
 }
 
 /**
+ * Makes `event` reachable from the requests it makes through Nitro's local fetch
+ * (`event.$fetch`, Nuxt's `useRequestFetch` during SSR). The Nitro plugin calls it on every
+ * request; it costs one property write.
+ */
+export function exposeEvent(event: H3Event): void {
+  (event.context as unknown as Context)[EVENT] = event
+}
+
+/**
+ * The context of the request that made this one through Nitro's local fetch, if any: h3's
+ * `fetchWithEvent` hands the caller's `event.context` down, and node-mock-http keeps it on the
+ * request as `__unenv__`.
+ */
+function _parentContext(event: H3Event): Context | undefined {
+  const parent = (event.node.req as { __unenv__?: unknown }).__unenv__
+  return parent && typeof parent === 'object' && parent !== event.context ? parent as Context : undefined
+}
+
+/**
+ * Our cookie for this request. An internal request of a page render reads the cookie that an
+ * earlier internal request of the same render set, so that every call of one render sees the
+ * same session, even the first visit's.
+ */
+export function requestSessionCookie(event: H3Event, name: string): CookieRead {
+  const jar = _parentContext(event)?.[JAR] as Map<string, string> | undefined
+  const value = jar?.get(name)
+  if (value !== undefined) return value ? { kind: 'value', value } : { kind: 'none' }
+  return readSessionCookie(event.node.req.headers.cookie, name)
+}
+
+/**
  * Sends the session cookie, and marks the response as private: a shared cache must never hand
- * one visitor's cookie to another.
+ * one visitor's cookie to another. From an internal request, the cookie also goes on the
+ * response of the request that made it, which is the one the browser receives.
  */
 export function writeSessionCookie(event: H3Event, config: ResolvedConfig, value: string, maxAge: number): void {
-  setCookie(event, config.name, value, { ...config.cookie, maxAge: Math.max(0, Math.floor(maxAge)) })
-  markPrivate(event)
+  const options = { ...config.cookie, maxAge: Math.max(0, Math.floor(maxAge)) }
+  for (const target of _targets(event, config.name, value)) {
+    setCookie(target, config.name, value, options)
+    markPrivate(target)
+  }
 }
 
 /** Expires the session cookie with the same Path and Domain it was set with. */
 export function clearSessionCookie(event: H3Event, config: ResolvedConfig): void {
-  setCookie(event, config.name, '', { ...config.cookie, maxAge: 0, expires: new Date(0) })
-  markPrivate(event)
+  for (const target of _targets(event, config.name, '')) {
+    setCookie(target, config.name, '', { ...config.cookie, maxAge: 0, expires: new Date(0) })
+    markPrivate(target)
+  }
+}
+
+function _targets(event: H3Event, name: string, value: string): H3Event[] {
+  const parent = _parentContext(event)
+  if (!parent) return [event]
+  let jar = parent[JAR] as Map<string, string> | undefined
+  if (!jar) parent[JAR] = jar = new Map()
+  jar.set(name, value)
+  const outer = parent[EVENT] as H3Event | undefined
+  return outer && !outer.node.res.headersSent ? [event, outer] : [event]
 }
 
 function markPrivate(event: H3Event): void {

@@ -3,9 +3,9 @@ import type { ServerSession, SessionData, SessionOptions } from '../../types'
 import { installAutoSave } from './auto-save'
 import { resolveConfig } from './config'
 import type { ResolvedConfig } from './config'
-import { clearSessionCookie, readSessionCookie, writeSessionCookie } from './cookie'
+import { clearSessionCookie, requestSessionCookie, writeSessionCookie } from './cookie'
 import { generateId, signCookieValue, storeKeyOf, verifyCookieValue } from './crypto'
-import { SessionConfigError, SessionDataError, SessionGoneError, SessionRecordError, SessionStoreError } from './errors'
+import { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionRecordError, SessionStoreError } from './errors'
 import { encodeSessionRecord, isPlainObject } from './store'
 import type { SessionRecord } from './store'
 
@@ -31,13 +31,22 @@ export function useSession<T = SessionData>(event: H3Event, options?: SessionOpt
   }
   let state: SessionState
   try {
-    state = new SessionState(event, resolveConfig(options))
+    state = new SessionState(event, resolveConfig(options), _inCachedHandler(event))
   }
   catch (error) {
     return Promise.reject(error)
   }
   ;(event as EventWithState)[STATE] = state
   return state.ready as unknown as Promise<ServerSession<T>>
+}
+
+/**
+ * Nitro's cached handlers (route rules `cache`/`swr`, `defineCachedEventHandler`) run the handler
+ * on a copy of the event whose request has no cookies and whose response is replayed to every
+ * visitor. A session there can only be anonymous and must never be written.
+ */
+function _inCachedHandler(event: H3Event): boolean {
+  return typeof (event.context as { cache?: { options?: unknown } }).cache?.options === 'object'
 }
 
 /** The session mounted on `event`, if `useSession` was called in this request. */
@@ -71,11 +80,12 @@ export class SessionState {
   private cookieToSend = false
   private closed = false
 
-  constructor(readonly event: H3Event, readonly config: ResolvedConfig) {
+  constructor(readonly event: H3Event, readonly config: ResolvedConfig, private readonly detached = false) {
     this.session = this._facade()
-    if (config.autoSave) installAutoSave(event, this)
+    if (config.autoSave && !detached) installAutoSave(event, this)
     this.ready = this._load().then(() => {
-      event.context.sessionHandler = this.session
+      // A cached handler's context is the visitor's own: leave its sessionHandler alone.
+      if (!detached) event.context.sessionHandler = this.session
       return this.session
     }, (error) => {
       // The session is unknown, not empty: nothing may be written or cleared for it.
@@ -88,7 +98,7 @@ export class SessionState {
 
   private async _load(): Promise<void> {
     const { config } = this
-    const read = readSessionCookie(this.event.node.req.headers.cookie, config.name)
+    const read = this.detached ? { kind: 'none' as const } : requestSessionCookie(this.event, config.name)
     this.hadCookie = read.kind !== 'none'
     if (read.kind === 'value') {
       const verified = await verifyCookieValue(config.secrets, config.name, read.value)
@@ -225,6 +235,7 @@ export class SessionState {
    */
   async commit(force = false): Promise<void> {
     if (this.closed) return
+    if (this.detached) throw new SessionError('Sessions cannot be saved in a cached route: its response is shared by every visitor')
     const { config } = this
     const { changed, removed } = this._diff()
     const dataChanged = changed.length > 0 || removed.length > 0

@@ -49,7 +49,8 @@ const NATIVE_TTL_DRIVERS = new Set(['redis', 'cloudflare-kv-binding', 'cloudflar
 export class UnstorageSessionStore implements SessionStore {
   readonly ttl: number
   readonly prefix: string
-  private readonly sweepInterval: number
+  /** How often the background sweep runs, in ms; 0 when it is off. */
+  readonly sweepIntervalMs: number
   private readonly logger: SessionLogger
   private readonly now: () => number
   private lastSweep: number
@@ -61,10 +62,10 @@ export class UnstorageSessionStore implements SessionStore {
     }
     this.ttl = options.ttl ?? DEFAULTS.ttl
     this.prefix = options.prefix ?? DEFAULTS.prefix
-    if (typeof this.prefix !== 'string' || !/^[\w.-]+(?::[\w.-]+)*$/.test(this.prefix)) {
+    if (typeof this.prefix !== 'string' || !/^[^\s/\\:]+(?::[^\s/\\:]+)*$/.test(this.prefix)) {
       throw new TypeError('[nuxt-server-session] UnstorageSessionStore `prefix` must be a non-empty key such as \'sess\' or \'app:sess\'.')
     }
-    this.sweepInterval = (options.sweepInterval ?? DEFAULTS.sweepInterval) * 1000
+    this.sweepIntervalMs = (options.sweepInterval ?? DEFAULTS.sweepInterval) * 1000
     this.logger = options.logger ?? consoleLogger
     this.now = options.now ?? Date.now
     this.lastSweep = this.now()
@@ -139,7 +140,7 @@ export class UnstorageSessionStore implements SessionStore {
   }
 
   private _maybeSweep(): void {
-    if (this.sweepInterval <= 0 || this.sweeping || this.now() - this.lastSweep < this.sweepInterval) return
+    if (this.sweepIntervalMs <= 0 || this.sweeping || this.now() - this.lastSweep < this.sweepIntervalMs) return
     if (NATIVE_TTL_DRIVERS.has(this.storage.getMount(this.prefix).driver.name ?? '')) {
       this.lastSweep = this.now()
       return

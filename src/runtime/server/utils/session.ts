@@ -1,0 +1,87 @@
+import type { H3Event } from 'h3'
+import { useEvent, useRuntimeConfig, useStorage } from 'nitropack/runtime'
+import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig } from '../../types'
+import { SessionConfigError } from '../core/errors'
+import { useSession } from '../core/session'
+import { UnstorageSessionStore } from '../stores/unstorage'
+
+/**
+ * The session of the current request, loaded on first use (one store read when the request
+ * carries a valid cookie, none otherwise) and shared by every later call in the request.
+ * Changes are saved automatically before the response is sent.
+ *
+ * @param event The request. Optional where Nitro's async context is on
+ * (`nitro: { experimental: { asyncContext: true } }`).
+ * @throws {SessionStoreError} the store failed or timed out: HTTP 503 when not caught.
+ *
+ * @example
+ * ```ts
+ * export default defineEventHandler(async (event) => {
+ *   const session = await useServerSession(event)
+ *   session.update(data => ({ ...data, visits: (data.visits ?? 0) + 1 }))
+ *   return { visits: session.data.visits }
+ * })
+ * ```
+ */
+export function useServerSession<T = SessionData>(event?: H3Event): Promise<ServerSession<T>> {
+  let current: H3Event
+  try {
+    current = event ?? useEvent()
+  }
+  catch (error) {
+    return Promise.reject(Object.assign(new SessionConfigError('useServerSession() was called without an event while Nitro\'s async context is off. Pass the event, useServerSession(event), or enable it: nitro: { experimental: { asyncContext: true } }.'), { cause: error }))
+  }
+  return useSession<T>(current, sessionOptions())
+}
+
+let cached: { source: SessionRuntimeConfig, options: SessionOptions } | undefined
+
+/**
+ * The core options built from `runtimeConfig.session` (with its env overrides), once per
+ * config object: the store and the parsed secrets are reused by every request.
+ */
+export function sessionOptions(): SessionOptions {
+  const config = (useRuntimeConfig() as unknown as { session: SessionRuntimeConfig }).session
+  if (cached?.source === config) return cached.options
+  const { cookie } = config
+  const options: SessionOptions = {
+    store: new UnstorageSessionStore(useStorage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
+    secret: parseSecret(config.secret),
+    ...(config.name ? { name: config.name } : {}),
+    cookie: {
+      path: cookie.path,
+      ...(cookie.domain ? { domain: cookie.domain } : {}),
+      httpOnly: cookie.httpOnly,
+      ...(cookie.secure === 'auto' ? {} : { secure: Boolean(cookie.secure) }),
+      sameSite: cookie.sameSite,
+      partitioned: cookie.partitioned,
+      ...(cookie.maxAge ? { maxAge: cookie.maxAge } : {}),
+    },
+    ttl: config.ttl,
+    maxLifetime: config.maxLifetime,
+    // Nuxt stores a null default as ''.
+    ...(typeof config.touchInterval === 'number' ? { touchInterval: config.touchInterval } : {}),
+    rolling: config.rolling,
+    saveUninitialized: config.saveUninitialized,
+    maxSize: config.maxSize,
+    storeTimeout: config.storeTimeout,
+  }
+  cached = { source: config, options }
+  return options
+}
+
+/** A secret from config or env: a string, an array, or a JSON array in a string (env vars). */
+export function parseSecret(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map(String)
+  if (typeof value !== 'string' || !value) return []
+  if (value.startsWith('[')) {
+    try {
+      const list = JSON.parse(value)
+      if (Array.isArray(list)) return list.map(String)
+    }
+    catch {
+      // Not JSON: a plain secret that happens to start with "[".
+    }
+  }
+  return [value]
+}

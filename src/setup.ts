@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { consola } from 'consola'
+import { defu } from 'defu'
+import type { Nitro } from 'nitropack'
+import { DEFAULTS } from './runtime/defaults'
+import type { ModuleOptions, SessionRuntimeConfig } from './types'
+
+/** Build-time helpers shared by the Nuxt module and the standalone Nitro module. */
+
+export const logger = consola.withTag('nuxt-server-session')
+
+const runtimeDir = fileURLToPath(new URL('./runtime', import.meta.url))
+export const PLUGIN_PATH = `${runtimeDir}/server/plugins/session`
+export const UTILS_PATH = `${runtimeDir}/server/utils/session`
+/** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
+export const SERVER_IMPORTS = ['useServerSession'] as const
+
+/** Presets that run as one long-lived server with a writable disk: the fs default suits them. */
+const SERVER_PRESETS = new Set(['node-server', 'node', 'node-cluster', 'node-listener', 'bun', 'deno-server', 'nitro-dev', 'nitro-prerender'])
+
+/**
+ * `runtimeConfig.session` from the module options: every key present, so that each one can be
+ * overridden at run time by its `NUXT_SESSION_*` env var. Values already in the app's own
+ * `runtimeConfig.session` win.
+ */
+export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<SessionRuntimeConfig> | undefined, dev: boolean): SessionRuntimeConfig {
+  const config = defu(existing ?? {}, options, {
+    secret: '',
+    name: '',
+    cookie: { path: '/', domain: '', httpOnly: true, secure: 'auto', sameSite: 'lax', partitioned: false, maxAge: 0 },
+    ttl: DEFAULTS.ttl,
+    maxLifetime: DEFAULTS.maxLifetime,
+    touchInterval: null,
+    rolling: false,
+    saveUninitialized: false,
+    maxSize: DEFAULTS.maxSize,
+    storeTimeout: DEFAULTS.storeTimeout,
+    storage: DEFAULTS.storage,
+    sweepInterval: DEFAULTS.sweepInterval,
+  }) as SessionRuntimeConfig
+  if (dev && !config.secret && !process.env.NUXT_SESSION_SECRET && !process.env.NITRO_SESSION_SECRET) {
+    // Development only: sessions then last as long as this dev server process.
+    config.secret = randomBytes(32).toString('base64url')
+    logger.warn('No session secret set: using a throwaway one for development. Set NUXT_SESSION_SECRET (32+ characters) to keep sessions across dev server restarts; production refuses to start without it.')
+  }
+  return config
+}
+
+/**
+ * Gives the session mount a default when the app configured none: an fs store under
+ * `.data/session` on server presets (sessions survive restarts), and on serverless or edge
+ * presets an in-memory one with a warning, since there a shared store must be configured.
+ */
+export function mountDefaultStorage(nitro: Nitro, mount: string): void {
+  const { options } = nitro
+  if (options.storage?.[mount] || options.devStorage?.[mount]) return
+  if (options.dev) {
+    options.devStorage[mount] = { driver: 'fs-lite', base: `${options.rootDir}/${DEFAULTS.storageDir}` }
+    return
+  }
+  if (SERVER_PRESETS.has(options.preset)) {
+    options.storage[mount] = { driver: 'fs-lite', base: `./${DEFAULTS.storageDir}` }
+    return
+  }
+  options.storage[mount] = { driver: 'memory' }
+  logger.warn(`The "${options.preset}" preset has no shared disk, so sessions are kept in memory, per instance, and lost on restart. Configure a shared store for the "${mount}" storage mount (Redis, Cloudflare KV, ...): nitro.storage.${mount}.`)
+}
+
+/** Registers the runtime plugin and the auto-imports on a standalone Nitro. */
+export function registerRuntime(nitro: Nitro): void {
+  nitro.options.plugins.push(PLUGIN_PATH)
+  if (nitro.options.imports) {
+    nitro.options.imports.imports ??= []
+    for (const name of SERVER_IMPORTS) nitro.options.imports.imports.push({ name, from: UTILS_PATH })
+  }
+}
