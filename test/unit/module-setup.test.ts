@@ -1,0 +1,67 @@
+import type { Nitro } from 'nitropack'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { logger, mountDefaultStorage, sessionRuntimeConfig } from '../../src/setup'
+
+function nitroWith(options: { preset: string, dev?: boolean, storage?: Record<string, unknown>, devStorage?: Record<string, unknown> }): Nitro {
+  return { options: { rootDir: '/app', dev: false, storage: {}, devStorage: {}, ...options } } as unknown as Nitro
+}
+
+describe('[nuxt-server-session] module setup', () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+    vi.unstubAllEnvs()
+  })
+
+  it('mounts files under .data/session on server presets, relative to the server\'s working directory', () => {
+    for (const preset of ['node-server', 'node-cluster', 'bun', 'deno-server']) {
+      const nitro = nitroWith({ preset })
+      mountDefaultStorage(nitro, 'session')
+      expect(nitro.options.storage.session).toEqual({ driver: 'fs-lite', base: './.data/session' })
+    }
+  })
+
+  it('mounts files under the project in development', () => {
+    const nitro = nitroWith({ preset: 'nitro-dev', dev: true })
+    mountDefaultStorage(nitro, 'session')
+    expect(nitro.options.devStorage.session).toEqual({ driver: 'fs-lite', base: '/app/.data/session' })
+  })
+
+  it('warns at build on serverless and edge presets, where a shared store is needed', () => {
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {})
+    for (const preset of ['vercel', 'netlify', 'cloudflare-module', 'aws-lambda']) {
+      const nitro = nitroWith({ preset })
+      mountDefaultStorage(nitro, 'session')
+      expect(nitro.options.storage.session).toEqual({ driver: 'memory' })
+    }
+    expect(warn).toHaveBeenCalledTimes(4)
+    expect(String(warn.mock.calls[0]![0])).toMatch(/Configure a shared store for the "session" storage mount/)
+  })
+
+  it('leaves a mount the app defined alone, in storage or devStorage', () => {
+    const own = { driver: 'redis', url: 'redis://127.0.0.1:6379' }
+    const inStorage = nitroWith({ preset: 'vercel', storage: { sessions: own } })
+    mountDefaultStorage(inStorage, 'sessions')
+    expect(inStorage.options.storage.sessions).toBe(own)
+    const inDev = nitroWith({ preset: 'nitro-dev', dev: true, devStorage: { sessions: own } })
+    mountDefaultStorage(inDev, 'sessions')
+    expect(inDev.options.devStorage.sessions).toBe(own)
+    expect(inDev.options.storage.sessions).toBeUndefined()
+  })
+
+  it('puts every option in runtimeConfig with a default, so each has an env var; the app\'s runtimeConfig wins', () => {
+    const config = sessionRuntimeConfig({ ttl: 60, cookie: { sameSite: 'strict' } }, { ttl: 90 }, false)
+    expect(config).toMatchObject({ secret: '', name: '', ttl: 90, maxLifetime: 604800, storage: 'session', cookie: { sameSite: 'strict', secure: 'auto', path: '/' } })
+    for (const value of Object.values(config)) expect(value).not.toBeUndefined()
+  })
+
+  it('development without a secret gets a throwaway one and one warning; production gets none', () => {
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {})
+    vi.stubEnv('NUXT_SESSION_SECRET', '')
+    const dev = sessionRuntimeConfig({}, undefined, true)
+    expect(typeof dev.secret === 'string' && dev.secret.length).toBeGreaterThanOrEqual(32)
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(sessionRuntimeConfig({}, undefined, false).secret).toBe('')
+    expect(sessionRuntimeConfig({ secret: 'x'.repeat(40) }, undefined, true).secret).toBe('x'.repeat(40))
+    expect(warn).toHaveBeenCalledTimes(1)
+  })
+})
