@@ -1,0 +1,12 @@
+import { fileURLToPath } from 'node:url'
+
+// Zero session config: development signs cookies with a throwaway secret (a warning says so);
+// production needs NUXT_SESSION_SECRET (32+ characters). Sessions are kept under .data/session.
+export default defineNuxtConfig({
+  modules: ['../src/module'],
+  devtools: { enabled: false },
+  // Only for this playground, which runs the module from source: lets the
+  // `declare module 'nuxt-server-session'` augmentation find it. Installed apps need nothing.
+  alias: { 'nuxt-server-session': fileURLToPath(new URL('../src/module', import.meta.url)) },
+  compatibilityDate: '2025-07-01',
+})

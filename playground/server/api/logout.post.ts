@@ -1,0 +1,6 @@
+export default defineEventHandler(async (event) => {
+  const session = await useServerSession(event)
+  // Deletes the stored session and expires the cookie.
+  await session.destroy()
+  return sendRedirect(event, '/', 303)
+})
