@@ -1,5 +1,5 @@
 import { addServerImports, addServerPlugin, defineNuxtModule } from '@nuxt/kit'
-import { SERVER_IMPORTS, PLUGIN_PATH, UTILS_PATH, mountDefaultStorage, sessionRuntimeConfig } from './setup'
+import { SERVER_IMPORTS, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions } from './types'
 // Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
 import type {} from '@nuxt/nitro-server/augments'
@@ -25,7 +25,8 @@ export default defineNuxtModule<ModuleOptions>({
     nuxt.hook('nitro:init', (nitro) => {
       mountDefaultStorage(nitro, runtimeConfig.session!.storage)
     })
-    addServerPlugin(PLUGIN_PATH)
-    addServerImports(SERVER_IMPORTS.map(name => ({ name, from: UTILS_PATH })))
+    const paths = runtimePaths(import.meta.url)
+    addServerPlugin(paths.plugin)
+    addServerImports(SERVER_IMPORTS.map(name => ({ name, from: paths.utils })))
   },
 })

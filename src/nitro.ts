@@ -1,5 +1,5 @@
-import { defineNitroModule } from 'nitropack/kit'
-import { mountDefaultStorage, registerRuntime, sessionRuntimeConfig } from './setup'
+import type { NitroModule } from 'nitropack/types'
+import { mountDefaultStorage, registerRuntime, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions, SessionRuntimeConfig } from './types'
 
 export type { ModuleOptions, ModuleCookieOptions, SessionRuntimeConfig } from './types'
@@ -15,7 +15,7 @@ declare module 'nitropack' {
  * `nuxt-server-session/nitro`: the same sessions for a standalone Nitro app:
  * `modules: ['nuxt-server-session/nitro']`, options under `session`.
  */
-export default defineNitroModule({
+const module: NitroModule = {
   name: 'nuxt-server-session',
   setup(nitro) {
     const { options } = nitro
@@ -25,6 +25,10 @@ export default defineNitroModule({
     runtimeConfig.nitro ??= {}
     runtimeConfig.nitro.envPrefix ??= 'NUXT_'
     mountDefaultStorage(nitro, runtimeConfig.session.storage)
-    registerRuntime(nitro)
+    registerRuntime(nitro, runtimePaths(import.meta.url))
   },
-})
+}
+
+// A plain object rather than `defineNitroModule()`: nothing of nitropack is loaded at run time, so
+// the module also imports from source in a nitro.config.
+export default module

@@ -10,9 +10,15 @@ import type { ModuleOptions, SessionRuntimeConfig } from './types'
 
 export const logger = consola.withTag('nuxt-server-session')
 
-const runtimeDir = fileURLToPath(new URL('./runtime', import.meta.url))
-export const PLUGIN_PATH = `${runtimeDir}/server/plugins/session`
-export const UTILS_PATH = `${runtimeDir}/server/utils/session`
+/**
+ * The runtime files (plugin, auto-imported utils), found from the URL of the module entry that
+ * calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside `dist/runtime`, while this file
+ * may be bundled into `dist/shared/`, so its own URL cannot be used.
+ */
+export function runtimePaths(entryUrl: string): { plugin: string, utils: string } {
+  const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
+  return { plugin: `${runtimeDir}/server/plugins/session`, utils: `${runtimeDir}/server/utils/session` }
+}
 /** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
 export const SERVER_IMPORTS = ['useServerSession'] as const
 
@@ -68,10 +74,10 @@ export function mountDefaultStorage(nitro: Nitro, mount: string): void {
 }
 
 /** Registers the runtime plugin and the auto-imports on a standalone Nitro. */
-export function registerRuntime(nitro: Nitro): void {
-  nitro.options.plugins.push(PLUGIN_PATH)
+export function registerRuntime(nitro: Nitro, paths: { plugin: string, utils: string }): void {
+  nitro.options.plugins.push(paths.plugin)
   if (nitro.options.imports) {
     nitro.options.imports.imports ??= []
-    for (const name of SERVER_IMPORTS) nitro.options.imports.imports.push({ name, from: UTILS_PATH })
+    for (const name of SERVER_IMPORTS) nitro.options.imports.imports.push({ name, from: paths.utils })
   }
 }
