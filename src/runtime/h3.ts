@@ -12,6 +12,8 @@
 export { useSession } from './server/core/session'
 export { UnstorageSessionStore } from './server/stores/unstorage'
 export type { UnstorageSessionStoreOptions } from './server/stores/unstorage'
+export { RedisSessionStore } from './server/stores/redis'
+export type { RedisSessionStoreOptions } from './server/stores/redis'
 export { decodeSessionRecord, encodeSessionRecord } from './server/core/store'
 export type { SessionRecord, SessionStore, SessionWrite } from './server/core/store'
 export { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionRecordError, SessionStoreError } from './server/core/errors'

@@ -7,7 +7,7 @@ import { clearSessionCookie, requestSessionCookie, writeSessionCookie } from './
 import { generateId, signCookieValue, storeKeyOf, verifyCookieValue } from './crypto'
 import { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionRecordError, SessionStoreError } from './errors'
 import { encodeSessionRecord, isPlainObject } from './store'
-import type { SessionRecord } from './store'
+import type { SessionRecord, SessionStore } from './store'
 
 const STATE = Symbol.for('nuxt-server-session:state')
 
@@ -159,7 +159,7 @@ export class SessionState {
     this.data = record.data
     this.createdAt = record.createdAt
     this.touchedAt = record.touchedAt
-    this.snapshot = new Map(Object.entries(record.data).map(([k, v]) => [k, JSON.stringify(v)]))
+    this.snapshot = _snapshot(record.data)
   }
 
   /** Starts a new, empty, unsaved session with a new id. */
@@ -265,7 +265,7 @@ export class SessionState {
       throw new SessionGoneError()
     }
     this.touchedAt = record.touchedAt
-    this.snapshot = new Map(Object.entries(record.data).map(([k, v]) => [k, JSON.stringify(v)]).filter(([, v]) => v !== undefined) as [string, string][])
+    this.snapshot = _snapshot(record.data)
   }
 
   /** Puts the cookie decided by `commit()` (or the deletion of a stale one) in the response headers. */
@@ -375,6 +375,7 @@ export class SessionState {
 
   private async _regenerate(): Promise<void> {
     const oldKey = this.persisted ? await this._storeKey() : undefined
+    if (oldKey && this.config.store.move) return this._move(oldKey, this.config.store.move.bind(this.config.store))
     this._newId(generateId())
     if (oldKey) {
       // The new record exists before the old one goes, so a failure never loses the session.
@@ -383,6 +384,34 @@ export class SessionState {
       await this.commit(true)
       await this._store(() => this.config.store.delete(oldKey))
     }
+  }
+
+  /** `regenerate()` on a store that moves records atomically. */
+  private async _move(oldKey: string, move: NonNullable<SessionStore['move']>): Promise<void> {
+    const { config } = this
+    const sameSlot = config.store.sameSlot?.bind(config.store)
+    let id = generateId()
+    let key = await storeKeyOf(id)
+    // A key in the old key's slot (1 in 256 with the Redis store) keeps the move atomic on Cluster.
+    for (let tries = 0; sameSlot && !sameSlot(oldKey, key) && tries < 10_000; tries++) {
+      id = generateId()
+      key = await storeKeyOf(id)
+    }
+    const { changed, removed } = this._diff()
+    const now = config.now()
+    const record: SessionRecord = { createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }
+    encodeSessionRecord(record, config.maxSize)
+    const ttl = Math.max(1, Math.ceil((record.expiresAt - now) / 1000))
+    const moved = await this._store(() => move(oldKey, key, record, { create: false, changed, removed, ttl }))
+    if (!moved) {
+      this._fresh()
+      throw new SessionGoneError()
+    }
+    this._newId(id)
+    this.key = Promise.resolve(key)
+    this.touchedAt = now
+    this.snapshot = _snapshot(this.data)
+    this._needCookie()
   }
 
   private async _reload(): Promise<void> {
@@ -405,4 +434,14 @@ export class SessionState {
     await this._write({ createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }, false, changed, removed)
     if (this.config.rolling) this._needCookie()
   }
+}
+
+/** One JSON string per top-level key, to find later which keys changed. */
+function _snapshot(data: Record<string, unknown>): Map<string, string> {
+  const snapshot = new Map<string, string>()
+  for (const [k, v] of Object.entries(data)) {
+    const json = JSON.stringify(v)
+    if (json !== undefined) snapshot.set(k, json)
+  }
+  return snapshot
 }

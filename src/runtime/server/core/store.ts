@@ -53,6 +53,15 @@ export interface SessionStore {
   set: (key: string, record: SessionRecord, write: SessionWrite) => Promise<boolean>
   /** Deletes the record under `key`; deleting a missing record is not an error. */
   delete: (key: string) => Promise<void>
+  /**
+   * Optional: moves the record under `from` to `to` and applies `write` there, atomically, for
+   * `regenerate()`. Returns `false`, changing nothing, when `from` is gone, so that of two
+   * concurrent regenerates exactly one wins. Without it, `regenerate()` writes the new record,
+   * then deletes the old one.
+   */
+  move?: (from: string, to: string, record: SessionRecord, write: SessionWrite) => Promise<boolean>
+  /** Optional: whether `move` works between these two keys (Redis Cluster: the same slot). */
+  sameSlot?: (a: string, b: string) => boolean
 }
 
 const RECORD_VERSION = 1

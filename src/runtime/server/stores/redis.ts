@@ -1,0 +1,221 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { DEFAULTS } from '../../defaults'
+import { SessionRecordError } from '../core/errors'
+import { decodeSessionRecord, isPlainObject } from '../core/store'
+import type { SessionRecord, SessionStore, SessionWrite } from '../core/store'
+
+/** Options of {@link RedisSessionStore}. */
+export interface RedisSessionStoreOptions {
+  /**
+   * Default idle timeout of the sessions kept here, in seconds, used when the `ttl` option of
+   * `useSession` is not given. Keys always expire with their session.
+   * @default 86400
+   */
+  ttl?: number
+  /**
+   * Key prefix: a session lives in one hash, `<prefix>:{<tag>}<sha-256 of the id>`, where the
+   * tag is the hash's first two hex digits (Redis Cluster keeps a key and its regenerated
+   * successor in one slot).
+   * @default 'sess'
+   */
+  prefix?: string
+  /** ioredis options for the client made from a URL (ignored when a client is given). */
+  redisOptions?: RedisOptions
+}
+
+type Client = Redis | Cluster
+
+/** Hash fields of a record: timestamps, then one `d:<key>` field per top-level data key. */
+const CREATED = '_c'
+const TOUCHED = '_t'
+const EXPIRES = '_e'
+const DATA = 'd:'
+
+/**
+ * Writes a record in one round trip. KEYS[1]: the session hash. ARGV: mode ('create' or
+ * 'update'), expiry in ms, createdAt, touchedAt, expiresAt, the number of data fields to set,
+ * then those field/value pairs, then the fields to delete. An update of a missing hash writes
+ * nothing and returns 0, so a destroyed session is never brought back.
+ */
+const SAVE_SCRIPT = `
+local key = KEYS[1]
+if ARGV[1] == 'update' then
+  if redis.call('EXISTS', key) == 0 then return 0 end
+else
+  redis.call('DEL', key)
+  redis.call('HSET', key, '${CREATED}', ARGV[3])
+end
+local n = tonumber(ARGV[6])
+local i = 7
+redis.call('HSET', key, '${TOUCHED}', ARGV[4], '${EXPIRES}', ARGV[5])
+for _ = 1, n do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', key, ARGV[i])
+  i = i + 1
+end
+redis.call('PEXPIRE', key, ARGV[2])
+return 1
+`
+
+/**
+ * Moves a session to a new key in one round trip: KEYS[1] the old hash, KEYS[2] the new one
+ * (same slot), ARGV as for SAVE_SCRIPT. Returns 0, changing nothing, when the old hash is gone
+ * (destroyed, expired, or moved by a concurrent regenerate: exactly one of those wins).
+ */
+const MOVE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+local key = KEYS[2]
+local n = tonumber(ARGV[6])
+local i = 7
+redis.call('HSET', key, '${TOUCHED}', ARGV[4], '${EXPIRES}', ARGV[5])
+for _ = 1, n do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', key, ARGV[i])
+  i = i + 1
+end
+redis.call('PEXPIRE', key, ARGV[2])
+return 1
+`
+
+/**
+ * A session store on Redis through ioredis: single node, Sentinel or Cluster. One round trip
+ * per operation (HGETALL to read, a Lua script to write), native expiry that follows the idle
+ * and absolute timeouts, per-key writes so that parallel requests changing different keys all
+ * keep their change, no resurrection of destroyed sessions, and an atomic `regenerate()`.
+ *
+ * @example
+ * ```ts
+ * new RedisSessionStore('redis://127.0.0.1:6379')
+ * new RedisSessionStore(new Redis({ sentinels: [{ host, port }], name: 'mymaster' }))
+ * new RedisSessionStore(new Cluster([{ host, port }]), { prefix: 'app:sess' })
+ * ```
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly ttl: number
+  readonly prefix: string
+  private client?: Client
+  private connecting?: Promise<Client>
+  private readonly redisOptions?: RedisOptions
+  private readonly scripts = new Map<string, Promise<string>>()
+
+  constructor(private readonly source: string | Client, options: RedisSessionStoreOptions = {}) {
+    if (typeof source !== 'string' && (!source || typeof (source as Redis).hgetall !== 'function')) {
+      throw new TypeError('[nuxt-server-session] RedisSessionStore needs a redis:// URL or an ioredis client (Redis or Cluster).')
+    }
+    this.ttl = options.ttl ?? DEFAULTS.ttl
+    this.prefix = options.prefix ?? DEFAULTS.prefix
+    if (typeof this.prefix !== 'string' || !/^[^\s{}]+$/.test(this.prefix)) {
+      throw new TypeError('[nuxt-server-session] RedisSessionStore `prefix` must be a non-empty string without spaces or braces.')
+    }
+    if (typeof source !== 'string') this.client = source
+    else this.redisOptions = options.redisOptions
+  }
+
+  /** The ioredis client; made from the URL on first use (ioredis is loaded only then). */
+  async redis(): Promise<Client> {
+    if (this.client) return this.client
+    this.connecting ??= import('ioredis').then(({ Redis }) => {
+      // Once connected, fail fast while disconnected rather than queue: the request gets its 503
+      // at once, and a write it was told failed is never applied later. ioredis reconnects by
+      // itself; connection errors surface as the failing commands' errors.
+      const client = new Redis(this.source as string, { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...this.redisOptions })
+      client.on('error', () => {})
+      return new Promise<Client>((resolve) => {
+        client.once('ready', () => {
+          this.client = client
+          resolve(client)
+        })
+      })
+    })
+    return this.connecting
+  }
+
+  /** The Redis key of a store key. */
+  keyOf(key: string): string {
+    return `${this.prefix}:{${key.slice(0, 2)}}${key.slice(2)}`
+  }
+
+  /** Keys whose Redis keys share a Cluster slot can be moved atomically by `move()`. */
+  sameSlot(a: string, b: string): boolean {
+    return a.slice(0, 2) === b.slice(0, 2)
+  }
+
+  async get(key: string): Promise<SessionRecord | undefined> {
+    const fields = await (await this.redis()).hgetall(this.keyOf(key))
+    if (!fields || Object.keys(fields).length === 0) return undefined
+    return _decode(fields)
+  }
+
+  async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
+    const args = _writeArgs(write.create ? 'create' : 'update', record, write)
+    return await this._script('save', SAVE_SCRIPT, [this.keyOf(key)], args) === 1
+  }
+
+  /**
+   * Moves the record under `from` to `to` (which must be in the same slot, see `sameSlot`) and
+   * applies the write there, atomically. `false` when `from` is gone.
+   */
+  async move(from: string, to: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
+    const args = _writeArgs('update', record, write)
+    return await this._script('move', MOVE_SCRIPT, [this.keyOf(from), this.keyOf(to)], args) === 1
+  }
+
+  async delete(key: string): Promise<void> {
+    await (await this.redis()).del(this.keyOf(key))
+  }
+
+  /** Closes a client this store made from a URL; a client you passed in is yours to close. */
+  async close(): Promise<void> {
+    if (typeof this.source === 'string' && this.client) await this.client.quit().catch(() => {})
+  }
+
+  /** EVALSHA, loading the script on NOSCRIPT (a restarted or failed-over Redis has none). */
+  private async _script(name: string, lua: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const redis = await this.redis()
+    let sha = this.scripts.get(name)
+    if (!sha) {
+      sha = _sha1(lua)
+      this.scripts.set(name, sha)
+    }
+    try {
+      return await redis.evalsha(await sha, keys.length, ...keys, ...args)
+    }
+    catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
+      return await redis.eval(lua, keys.length, ...keys, ...args)
+    }
+  }
+}
+
+function _writeArgs(mode: 'create' | 'update', record: SessionRecord, write: SessionWrite): (string | number)[] {
+  const set: string[] = []
+  for (const k of write.changed) {
+    const json = JSON.stringify(record.data[k])
+    if (json !== undefined) set.push(DATA + k, json)
+  }
+  const removed = write.removed.map(k => DATA + k)
+  return [mode, Math.max(1000, write.ttl * 1000), record.createdAt, record.touchedAt, record.expiresAt, set.length / 2, ...set, ...removed]
+}
+
+/** A record from its hash fields, through the same JSON-only, prototype-safe decoder as other stores. */
+function _decode(fields: Record<string, string>): SessionRecord {
+  let data = ''
+  for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith(DATA)) data += `${data ? ',' : ''}${JSON.stringify(field.slice(DATA.length))}:${value}`
+  }
+  const record = decodeSessionRecord(`{"createdAt":${Number(fields[CREATED])},"touchedAt":${Number(fields[TOUCHED])},"expiresAt":${Number(fields[EXPIRES])},"data":{${data}}}`)
+  if (!isPlainObject(record.data)) throw new SessionRecordError()
+  return record
+}
+
+async function _sha1(text: string): Promise<string> {
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-1', new TextEncoder().encode(text)))
+  return Array.from(digest, b => b.toString(16).padStart(2, '0')).join('')
+}
