@@ -1,5 +1,5 @@
 import { addServerImports, addServerPlugin, defineNuxtModule } from '@nuxt/kit'
-import { SERVER_IMPORTS, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
+import { SERVER_IMPORTS, aliasMissingIoredis, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions } from './types'
 // Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
 import type {} from '@nuxt/nitro-server/augments'
@@ -22,10 +22,11 @@ export default defineNuxtModule<ModuleOptions>({
   setup(options, nuxt) {
     const runtimeConfig = nuxt.options.runtimeConfig as { session?: ReturnType<typeof sessionRuntimeConfig> }
     runtimeConfig.session = sessionRuntimeConfig(options, runtimeConfig.session, nuxt.options.dev)
+    const paths = runtimePaths(import.meta.url)
     nuxt.hook('nitro:init', (nitro) => {
       mountDefaultStorage(nitro, runtimeConfig.session!.storage)
+      aliasMissingIoredis(nitro, paths.ioredisStub)
     })
-    const paths = runtimePaths(import.meta.url)
     addServerPlugin(paths.plugin)
     addServerImports(SERVER_IMPORTS.map(name => ({ name, from: paths.utils })))
   },

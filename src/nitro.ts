@@ -1,5 +1,5 @@
 import type { NitroModule } from 'nitropack/types'
-import { mountDefaultStorage, registerRuntime, runtimePaths, sessionRuntimeConfig } from './setup'
+import { aliasMissingIoredis, mountDefaultStorage, registerRuntime, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions, SessionRuntimeConfig } from './types'
 
 export type { ModuleOptions, ModuleCookieOptions, SessionRuntimeConfig } from './types'
@@ -24,8 +24,10 @@ const module: NitroModule = {
     // So that NUXT_SESSION_* work here as in Nuxt (NITRO_SESSION_* work too), unless the app chose a prefix.
     runtimeConfig.nitro ??= {}
     runtimeConfig.nitro.envPrefix ??= 'NUXT_'
+    const paths = runtimePaths(import.meta.url)
     mountDefaultStorage(nitro, runtimeConfig.session.storage)
-    registerRuntime(nitro, runtimePaths(import.meta.url))
+    aliasMissingIoredis(nitro, paths.ioredisStub)
+    registerRuntime(nitro, paths)
   },
 }
 

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { consola } from 'consola'
 import { defu } from 'defu'
@@ -15,9 +17,26 @@ export const logger = consola.withTag('nuxt-server-session')
  * calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside `dist/runtime`, while this file
  * may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { plugin: string, utils: string } {
+export function runtimePaths(entryUrl: string): { plugin: string, utils: string, ioredisStub: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
-  return { plugin: `${runtimeDir}/server/plugins/session`, utils: `${runtimeDir}/server/utils/session` }
+  return {
+    plugin: `${runtimeDir}/server/plugins/session`,
+    utils: `${runtimeDir}/server/utils/session`,
+    ioredisStub: `${runtimeDir}/server/stores/ioredis-missing`,
+  }
+}
+
+/**
+ * The Redis store is chosen at run time, so its code is always in the server bundle. Apps
+ * without ioredis get a stand-in that explains what to install, instead of a failed build.
+ */
+export function aliasMissingIoredis(nitro: Nitro, stub: string): void {
+  try {
+    createRequire(join(nitro.options.rootDir, 'package.json')).resolve('ioredis')
+  }
+  catch {
+    nitro.options.alias.ioredis ??= stub
+  }
 }
 /** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
 export const SERVER_IMPORTS = ['useServerSession'] as const
@@ -44,6 +63,7 @@ export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<S
     storeTimeout: DEFAULTS.storeTimeout,
     storage: DEFAULTS.storage,
     sweepInterval: DEFAULTS.sweepInterval,
+    redis: { url: '', cluster: '', sentinels: '', sentinelName: 'mymaster', password: '', tls: false, prefix: DEFAULTS.prefix },
   }) as SessionRuntimeConfig
   if (dev && !config.secret && !process.env.NUXT_SESSION_SECRET && !process.env.NITRO_SESSION_SECRET) {
     // Development only: sessions then last as long as this dev server process.

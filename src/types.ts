@@ -1,6 +1,6 @@
-import type { ModuleCookieOptions, SessionRuntimeConfig } from './runtime/types'
+import type { ModuleCookieOptions, ModuleRedisOptions, SessionRuntimeConfig } from './runtime/types'
 
-export type { ModuleCookieOptions, SessionRuntimeConfig } from './runtime/types'
+export type { ModuleCookieOptions, ModuleRedisOptions, SessionRuntimeConfig } from './runtime/types'
 
 /**
  * Options of the Nuxt module (`session` key of nuxt.config) and of the standalone Nitro module
@@ -70,6 +70,12 @@ export interface ModuleOptions {
    * @default 3600
    */
   sweepInterval?: number
+  /**
+   * Keep sessions in Redis with `RedisSessionStore` (atomic per-key writes, one round trip per
+   * operation) instead of the storage mount. Read when the server starts: set the address by env
+   * var (`NUXT_SESSION_REDIS_URL`, `NUXT_SESSION_REDIS_CLUSTER`, `NUXT_SESSION_REDIS_SENTINELS`).
+   */
+  redis?: ModuleRedisOptions
 }
 
 /** Private runtime config added by the module. */

@@ -239,6 +239,30 @@ export interface SessionRuntimeConfig {
   storeTimeout: number
   storage: string
   sweepInterval: number
+  /** A Redis store instead of the storage mount, when any address is set. */
+  redis: Required<ModuleRedisOptions>
+}
+
+/**
+ * Redis for sessions (`RedisSessionStore`), chosen when the server starts: set any address, in
+ * config or by env var (`NUXT_SESSION_REDIS_URL`, ...), and sessions go to Redis instead of the
+ * storage mount. Needs `ioredis` installed.
+ */
+export interface ModuleRedisOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://` for TLS. @default '' */
+  url?: string
+  /** Redis Cluster nodes, `host:port,host:port`; wins over `url`. @default '' */
+  cluster?: string
+  /** Sentinel nodes, `host:port,host:port`; wins over `url`. @default '' */
+  sentinels?: string
+  /** Name of the master the sentinels watch. @default 'mymaster' */
+  sentinelName?: string
+  /** Password for cluster and sentinel nodes (a URL carries its own). @default '' */
+  password?: string
+  /** TLS for cluster and sentinel nodes (use `rediss://` for a URL). @default false */
+  tls?: boolean
+  /** Key prefix. @default 'sess' */
+  prefix?: string
 }
 
 declare module 'h3' {

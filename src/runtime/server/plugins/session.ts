@@ -4,7 +4,7 @@ import { DEFAULTS } from '../../defaults'
 import { responseSettled } from '../core/auto-save'
 import { isProduction, resolveConfig } from '../core/config'
 import { exposeEvent } from '../core/cookie'
-import type { UnstorageSessionStore } from '../stores/unstorage'
+import { UnstorageSessionStore } from '../stores/unstorage'
 import { parseSecret, sessionOptions } from '../utils/session'
 
 /**
@@ -43,7 +43,7 @@ export default defineNitroPlugin((nitroApp) => {
     }
   }
 
-  _scheduleSweep(options.store as UnstorageSessionStore)
+  if (options.store instanceof UnstorageSessionStore) _scheduleSweep(options.store)
 })
 
 /** Sweeps expired records on a schedule where the mount's driver does not expire keys itself. */

@@ -105,8 +105,12 @@ export class RedisSessionStore implements SessionStore {
   private readonly redisOptions?: RedisOptions
   private readonly scripts = new Map<string, Promise<string>>()
 
-  constructor(private readonly source: string | Client, options: RedisSessionStoreOptions = {}) {
-    if (typeof source !== 'string' && (!source || typeof (source as Redis).hgetall !== 'function')) {
+  /**
+   * @param source A `redis://` / `rediss://` URL (the store makes and owns the client), an ioredis
+   * client (`Redis`, including Sentinel, or `Cluster`), or a function that makes one on first use.
+   */
+  constructor(private readonly source: string | Client | (() => Client | Promise<Client>), options: RedisSessionStoreOptions = {}) {
+    if (typeof source !== 'string' && typeof source !== 'function' && (!source || typeof (source as Redis).hgetall !== 'function')) {
       throw new TypeError('[nuxt-server-session] RedisSessionStore needs a redis:// URL or an ioredis client (Redis or Cluster).')
     }
     this.ttl = options.ttl ?? DEFAULTS.ttl
@@ -114,26 +118,32 @@ export class RedisSessionStore implements SessionStore {
     if (typeof this.prefix !== 'string' || !/^[^\s{}]+$/.test(this.prefix)) {
       throw new TypeError('[nuxt-server-session] RedisSessionStore `prefix` must be a non-empty string without spaces or braces.')
     }
-    if (typeof source !== 'string') this.client = source
-    else this.redisOptions = options.redisOptions
+    if (typeof source === 'string') this.redisOptions = options.redisOptions
+    else if (typeof source !== 'function') this.client = source
   }
 
   /** The ioredis client; made from the URL on first use (ioredis is loaded only then). */
   async redis(): Promise<Client> {
     if (this.client) return this.client
-    this.connecting ??= import('ioredis').then(({ Redis }) => {
-      // Once connected, fail fast while disconnected rather than queue: the request gets its 503
-      // at once, and a write it was told failed is never applied later. ioredis reconnects by
-      // itself; connection errors surface as the failing commands' errors.
-      const client = new Redis(this.source as string, { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...this.redisOptions })
-      client.on('error', () => {})
-      return new Promise<Client>((resolve) => {
-        client.once('ready', () => {
-          this.client = client
-          resolve(client)
+    const { source } = this
+    this.connecting ??= (typeof source === 'function'
+      ? Promise.resolve(source())
+      : import('ioredis').then(({ Redis }) => {
+          // Once connected, fail fast while disconnected rather than queue: the request gets its
+          // 503 at once, and a write it was told failed is never applied later. ioredis
+          // reconnects by itself; connection errors surface as the failing commands' errors.
+          const client = new Redis(source as string, { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...this.redisOptions })
+          client.on('error', () => {})
+          return client
         })
-      })
-    })
+    ).then(client => new Promise<Client>((resolve) => {
+      const ready = () => {
+        this.client = client
+        resolve(client)
+      }
+      if (client.status === 'ready') ready()
+      else client.once('ready', ready)
+    }))
     return this.connecting
   }
 
@@ -171,9 +181,9 @@ export class RedisSessionStore implements SessionStore {
     await (await this.redis()).del(this.keyOf(key))
   }
 
-  /** Closes a client this store made from a URL; a client you passed in is yours to close. */
+  /** Closes a client this store made (from a URL or a function); a client you passed in is yours to close. */
   async close(): Promise<void> {
-    if (typeof this.source === 'string' && this.client) await this.client.quit().catch(() => {})
+    if (typeof this.source !== 'object' && this.client) await this.client.quit().catch(() => {})
   }
 
   /** EVALSHA, loading the script on NOSCRIPT (a restarted or failed-over Redis has none). */

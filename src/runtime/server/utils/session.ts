@@ -3,6 +3,7 @@ import { useEvent, useRuntimeConfig, useStorage } from 'nitropack/runtime'
 import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig } from '../../types'
 import { SessionConfigError } from '../core/errors'
 import { useSession } from '../core/session'
+import { redisStoreFromConfig } from '../stores/redis-config'
 import { UnstorageSessionStore } from '../stores/unstorage'
 
 /**
@@ -45,7 +46,8 @@ export function sessionOptions(): SessionOptions {
   if (cached?.source === config) return cached.options
   const { cookie } = config
   const options: SessionOptions = {
-    store: new UnstorageSessionStore(useStorage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
+    store: redisStoreFromConfig(config.redis, config.ttl)
+      ?? new UnstorageSessionStore(useStorage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
     secret: parseSecret(config.secret),
     ...(config.name ? { name: config.name } : {}),
     cookie: {
