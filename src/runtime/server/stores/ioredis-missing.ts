@@ -8,16 +8,6 @@ function missing(): never {
   throw new SessionConfigError('Redis sessions need the ioredis package: npm install ioredis, then rebuild.')
 }
 
-export class Redis {
-  constructor() {
-    missing()
-  }
-}
-
-export class Cluster {
-  constructor() {
-    missing()
-  }
-}
-
+export const Redis = missing as unknown as new (...args: unknown[]) => never
+export const Cluster = missing as unknown as new (...args: unknown[]) => never
 export default Redis
