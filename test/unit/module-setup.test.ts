@@ -1,6 +1,11 @@
 import type { Nitro } from 'nitropack'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { logger, mountDefaultStorage, sessionRuntimeConfig } from '../../src/setup'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Cluster as MissingCluster, Redis as MissingRedis } from '../../src/runtime/server/stores/ioredis-missing'
+import { aliasMissingIoredis, logger, mountDefaultStorage, sessionRuntimeConfig } from '../../src/setup'
 
 function nitroWith(options: { preset: string, dev?: boolean, storage?: Record<string, unknown>, devStorage?: Record<string, unknown> }): Nitro {
   return { options: { rootDir: '/app', dev: false, storage: {}, devStorage: {}, ...options } } as unknown as Nitro
@@ -63,5 +68,23 @@ describe('[nuxt-server-session] module setup', () => {
     expect(sessionRuntimeConfig({}, undefined, false).secret).toBe('')
     expect(sessionRuntimeConfig({ secret: 'x'.repeat(40) }, undefined, true).secret).toBe('x'.repeat(40))
     expect(warn).toHaveBeenCalledTimes(1)
+  })
+
+  it('aliases ioredis to a stand-in only where the app cannot resolve it; the stand-in says what to install', async () => {
+    const bare = await mkdtemp(join(tmpdir(), 'nss-no-ioredis-'))
+    try {
+      await writeFile(join(bare, 'package.json'), '{"name":"bare"}')
+      const without = { options: { rootDir: bare, alias: {} as Record<string, string> } } as unknown as Nitro
+      aliasMissingIoredis(without, '/stub')
+      expect(without.options.alias.ioredis).toBe('/stub')
+      const withIt = { options: { rootDir: fileURLToPath(new URL('../..', import.meta.url)), alias: {} as Record<string, string> } } as unknown as Nitro
+      aliasMissingIoredis(withIt, '/stub')
+      expect(withIt.options.alias.ioredis).toBeUndefined()
+    }
+    finally {
+      await rm(bare, { recursive: true, force: true })
+    }
+    expect(() => new MissingRedis('redis://127.0.0.1')).toThrow(/npm install ioredis/)
+    expect(() => new MissingCluster([])).toThrow(/npm install ioredis/)
   })
 })
