@@ -82,6 +82,35 @@ describe('[nuxt-server-session] Nuxt module, zero config (production build)', as
     expect(await (await c.fetch('/ssr-visits')).text()).toContain('<p id="visits">3,4</p>')
   })
 
+  it('a page whose own request loaded a stale session keeps the cookie its internal call set', async () => {
+    const c = client()
+    c.jar.set('__Host-sid', 'stale-or-garbage')
+    const res = await c.fetch('/ssr-visits-mw')
+    expect(await res.text()).toContain('<p id="visits">1,2</p>')
+    const cookies = res.headers.getSetCookie().map(parseSetCookie).filter(sc => sc.name === '__Host-sid')
+    expect(cookies).toHaveLength(1)
+    expect(cookies[0]!.attributes['max-age']).not.toBe('0')
+    expect(await c.json('/api/me')).toMatchObject({ visits: 2 })
+  })
+
+  it('a streamed response saves its session change on an internal call too', async () => {
+    const c = client()
+    expect(await (await c.fetch('/ssr-stream')).text()).toMatch(/<p id="stream">\s*streamed:stream\s*<\/p>/)
+    expect(await c.json('/api/me')).toMatchObject({ via: 'stream' })
+  })
+
+  it('routeRules swr: an internal call that writes during a cached render neither sets a cookie nor touches the visitor\'s session', async () => {
+    const alice = client()
+    await alice.fetch('/api/login?name=alice')
+    await alice.json('/api/visits')
+    const cookie = alice.jar.get('__Host-sid')
+    const res = await alice.fetch('/swr-writer')
+    expect(res.status).toBe(200)
+    expect(res.headers.getSetCookie()).toEqual([])
+    expect(alice.jar.get('__Host-sid')).toBe(cookie)
+    expect(await alice.json('/api/me')).toMatchObject({ user: 'alice', visits: 1 })
+  })
+
   it('routeRules cache: a cached route never holds or serves a visitor\'s session or cookie', async () => {
     const alice = client()
     await alice.fetch('/api/login?name=alice')

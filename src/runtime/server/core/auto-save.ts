@@ -39,7 +39,12 @@ export function installAutoSave(event: H3Event, state: SessionState): void {
   const released = new Promise<void>((resolve) => {
     release = resolve
   })
-  ;(res as unknown as { [SETTLED]: () => Promise<void> | undefined })[SETTLED] = () => (phase === 'saving' ? released : undefined)
+  ;(res as unknown as { [SETTLED]: () => Promise<void> | undefined })[SETTLED] = () => {
+    // A response handed over without write() or end(), as h3's sendStream does on Nitro's
+    // in-process responses: save now, before the caller reads the headers.
+    if (phase === 'open' && event.handled) hold()
+    return phase === 'saving' ? released : undefined
+  }
 
   const settle = (error?: unknown) => {
     phase = 'done'
@@ -53,8 +58,8 @@ export function installAutoSave(event: H3Event, state: SessionState): void {
       release()
     }
   }
-  const hold = (call: Call) => {
-    held.push(call)
+  const hold = (call?: Call) => {
+    if (call) held.push(call)
     if (phase !== 'open') return
     phase = 'saving'
     if (res.statusCode >= 500) {

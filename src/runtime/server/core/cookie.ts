@@ -49,7 +49,7 @@ export function exposeEvent(event: H3Event): void {
  * `fetchWithEvent` hands the caller's `event.context` down, and node-mock-http keeps it on the
  * request as `__unenv__`.
  */
-function _parentContext(event: H3Event): Context | undefined {
+export function parentContext(event: H3Event): Context | undefined {
   const parent = (event.node.req as { __unenv__?: unknown }).__unenv__
   return parent && typeof parent === 'object' && parent !== event.context ? parent as Context : undefined
 }
@@ -60,10 +60,15 @@ function _parentContext(event: H3Event): Context | undefined {
  * same session, even the first visit's.
  */
 export function requestSessionCookie(event: H3Event, name: string): CookieRead {
-  const jar = _parentContext(event)?.[JAR] as Map<string, string> | undefined
+  const jar = parentContext(event)?.[JAR] as Map<string, string> | undefined
   const value = jar?.get(name)
   if (value !== undefined) return value ? { kind: 'value', value } : { kind: 'none' }
   return readSessionCookie(event.node.req.headers.cookie, name)
+}
+
+/** Whether an internal request made by this one set our cookie, which then must not be cleared. */
+export function childSetCookie(event: H3Event, name: string): boolean {
+  return Boolean(((event.context as unknown as Context)[JAR] as Map<string, string> | undefined)?.get(name))
 }
 
 /**
@@ -88,7 +93,7 @@ export function clearSessionCookie(event: H3Event, config: ResolvedConfig): void
 }
 
 function _targets(event: H3Event, name: string, value: string): H3Event[] {
-  const parent = _parentContext(event)
+  const parent = parentContext(event)
   if (!parent) return [event]
   let jar = parent[JAR] as Map<string, string> | undefined
   if (!jar) parent[JAR] = jar = new Map()

@@ -3,7 +3,7 @@ import type { ServerSession, SessionData, SessionOptions } from '../../types'
 import { installAutoSave } from './auto-save'
 import { resolveConfig } from './config'
 import type { ResolvedConfig } from './config'
-import { clearSessionCookie, requestSessionCookie, writeSessionCookie } from './cookie'
+import { childSetCookie, clearSessionCookie, parentContext, requestSessionCookie, writeSessionCookie } from './cookie'
 import { generateId, signCookieValue, storeKeyOf, verifyCookieValue } from './crypto'
 import { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionRecordError, SessionStoreError } from './errors'
 import { encodeSessionRecord, isPlainObject } from './store'
@@ -46,7 +46,9 @@ export function useSession<T = SessionData>(event: H3Event, options?: SessionOpt
  * visitor. A session there can only be anonymous and must never be written.
  */
 function _inCachedHandler(event: H3Event): boolean {
-  return typeof (event.context as { cache?: { options?: unknown } }).cache?.options === 'object'
+  const cached = (context: unknown) => typeof (context as { cache?: { options?: unknown } } | undefined)?.cache?.options === 'object'
+  // An internal request made while a cached handler runs belongs to that cached response too.
+  return cached(event.context) || cached(parentContext(event))
 }
 
 /** The session mounted on `event`, if `useSession` was called in this request. */
@@ -79,6 +81,7 @@ export class SessionState {
   private signing?: Promise<string>
   private cookieToSend = false
   private closed = false
+  private queue: Promise<void> = Promise.resolve()
 
   constructor(readonly event: H3Event, readonly config: ResolvedConfig, private readonly detached = false) {
     this.session = this._facade()
@@ -280,19 +283,36 @@ export class SessionState {
       this.cookieInBrowser = value
       this.cookieToSend = false
     }
-    else if (!this.persisted && this.hadCookie && this.cookieInBrowser === undefined) {
+    else if (!this.persisted && this.hadCookie && this.cookieInBrowser === undefined && !childSetCookie(event, config.name)) {
       // The browser holds a cookie that names no live session: ask it to forget it.
       clearSessionCookie(event, config)
       this.hadCookie = false
     }
   }
 
-  /** `commit()`, then the cookie: what both `save()` and the automatic save do. */
-  async flush(force = false): Promise<void> {
-    if (this.closed) return
-    await this.commit(force)
-    if (this.signing) await this.signing
-    if (!this.event.node.res.headersSent) this._applyCookie()
+  /**
+   * `commit()`, then the cookie: what both `save()` and the automatic save do. It waits for the
+   * load (a response can end while the session is still loading) and for the operations already
+   * started on this session.
+   */
+  flush(force = false): Promise<void> {
+    return this._serial(async () => {
+      if (this.closed) return
+      await this.commit(force)
+      if (this.signing) await this.signing
+      if (!this.event.node.res.headersSent) this._applyCookie()
+    })
+  }
+
+  /**
+   * Runs the session's I/O operations one after another, after the load: each one decides from
+   * the state the previous one left (its id, whether it is stored), never from a half-done one.
+   */
+  private _serial(op: () => Promise<void>): Promise<void> {
+    // A failed load has no session to act on: the caller already got that error.
+    const run = this.queue.then(() => this.ready.then(op, () => {}))
+    this.queue = run.then(() => {}, () => {})
+    return run
   }
 
   /** Stops further writes: used once the response has gone with a 5xx. */
@@ -352,10 +372,10 @@ export class SessionState {
         state.data = Object.fromEntries(Object.entries({ ...state.data, ...change }).filter(([, v]) => v !== undefined))
       }) as ServerSession['update'],
       save: () => state.flush(true),
-      destroy: () => state._destroy(),
-      regenerate: () => state._regenerate(),
-      reload: () => state._reload(),
-      touch: () => state._touch(),
+      destroy: () => state._serial(() => state._destroy()),
+      regenerate: () => state._serial(() => state._regenerate()),
+      reload: () => state._serial(() => state._reload()),
+      touch: () => state._serial(() => state._touch()),
     })
   }
 
@@ -374,16 +394,25 @@ export class SessionState {
   }
 
   private async _regenerate(): Promise<void> {
+    if (this.closed) throw new SessionError('The session can no longer change: the response has gone or the session failed to load')
     const oldKey = this.persisted ? await this._storeKey() : undefined
     if (oldKey && this.config.store.move) return this._move(oldKey, this.config.store.move.bind(this.config.store))
+    const before = { id: this.id, key: this.key, snapshot: this.snapshot, signed: this.signed, signing: this.signing, cookieInBrowser: this.cookieInBrowser, cookieToSend: this.cookieToSend }
     this._newId(generateId())
-    if (oldKey) {
-      // The new record exists before the old one goes, so a failure never loses the session.
-      this.persisted = false
-      this.snapshot = new Map()
+    if (!oldKey) return
+    // The new record exists before the old one goes, so a failure never loses the session.
+    this.persisted = false
+    this.snapshot = new Map()
+    try {
       await this.commit(true)
-      await this._store(() => this.config.store.delete(oldKey))
     }
+    catch (error) {
+      // Back to the old id: a caller that catches this must not end up saving a second session
+      // beside the old one, which would stay valid.
+      Object.assign(this, before, { persisted: true })
+      throw error
+    }
+    await this._store(() => this.config.store.delete(oldKey))
   }
 
   /** `regenerate()` on a store that moves records atomically. */

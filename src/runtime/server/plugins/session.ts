@@ -2,7 +2,7 @@ import type { H3Event } from 'h3'
 import { defineNitroPlugin, useStorage } from 'nitropack/runtime'
 import { DEFAULTS } from '../../defaults'
 import { responseSettled } from '../core/auto-save'
-import { isProduction, resolveConfig } from '../core/config'
+import { consoleLogger, isProduction, resolveConfig } from '../core/config'
 import { exposeEvent } from '../core/cookie'
 import { UnstorageSessionStore } from '../stores/unstorage'
 import { parseSecret, sessionOptions } from '../utils/session'
@@ -43,7 +43,13 @@ export default defineNitroPlugin((nitroApp) => {
     }
   }
 
-  if (options.store instanceof UnstorageSessionStore) _scheduleSweep(options.store)
+  if (options.store instanceof UnstorageSessionStore) {
+    if (useStorage().getMount(options.store.prefix).base === '') {
+      // The module mounts a default at build; a name changed at run time may match no mount.
+      consoleLogger.warn(`No storage is mounted at "${options.store.prefix}": sessions go to the root storage (memory by default). Mount one there, or set NUXT_SESSION_STORAGE to a mount that exists.`)
+    }
+    _scheduleSweep(options.store)
+  }
 })
 
 /** Sweeps expired records on a schedule where the mount's driver does not expire keys itself. */
@@ -52,7 +58,7 @@ function _scheduleSweep(store: UnstorageSessionStore): void {
   const interval = store.sweepIntervalMs
   if (!interval || (driver !== 'fs' && driver !== 'fs-lite') || typeof setInterval !== 'function') return
   const timer = setInterval(() => {
-    store.sweep().catch(() => {})
+    store.sweep().catch(error => consoleLogger.error('Sweeping expired sessions failed', (error as Error)?.message))
   }, interval)
   ;(timer as { unref?: () => void }).unref?.()
 }

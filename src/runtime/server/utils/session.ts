@@ -1,6 +1,7 @@
 import type { H3Event } from 'h3'
 import { useEvent, useRuntimeConfig, useStorage } from 'nitropack/runtime'
 import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig } from '../../types'
+import { generateId } from '../core/crypto'
 import { SessionConfigError } from '../core/errors'
 import { useSession } from '../core/session'
 import { redisStoreFromConfig } from '../stores/redis-config'
@@ -48,7 +49,7 @@ export function sessionOptions(): SessionOptions {
   const options: SessionOptions = {
     store: redisStoreFromConfig(config.redis, config.ttl)
       ?? new UnstorageSessionStore(useStorage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
-    secret: parseSecret(config.secret),
+    secret: _secretOrThrowaway(config.secret),
     ...(config.name ? { name: config.name } : {}),
     cookie: {
       path: cookie.path,
@@ -70,6 +71,16 @@ export function sessionOptions(): SessionOptions {
   }
   cached = { source: config, options }
   return options
+}
+
+/**
+ * Prerendering runs the server during the build, where the runtime secret is usually not set;
+ * a throwaway secret lets it run (prerendered pages carry no session).
+ */
+function _secretOrThrowaway(value: unknown): string[] {
+  const secrets = parseSecret(value)
+  if (secrets.length === 0 && import.meta.prerender) secrets.push(generateId())
+  return secrets
 }
 
 /** A secret from config or env: a string, an array, or a JSON array in a string (env vars). */
