@@ -104,13 +104,12 @@ export class SessionState {
     const read = this.detached ? { kind: 'none' as const } : requestSessionCookie(this.event, config.name)
     this.hadCookie = read.kind !== 'none'
     if (read.kind === 'value') {
-      const verified = await verifyCookieValue(config.secrets, config.name, read.value)
+      const verified = await _verified(config, read.value)
       if (verified) {
-        const key = storeKeyOf(verified.id)
-        const record = await this._read(await key)
+        const record = await this._read(verified.key)
         if (record) {
           this.id = verified.id
-          this.key = key
+          this.key = Promise.resolve(verified.key)
           this._adopt(record)
           this.isNew = false
           this.persisted = true
@@ -473,4 +472,30 @@ function _snapshot(data: Record<string, unknown>): Map<string, string> {
     if (json !== undefined) snapshot.set(k, json)
   }
   return snapshot
+}
+
+interface Verified { id: string, key: string, secretIndex: number }
+const VERIFIED_LIMIT = 10_000
+const verifiedCookies = new WeakMap<ResolvedConfig, Map<string, Verified>>()
+
+/**
+ * The signature check and the store key of a cookie value, remembered per options for the
+ * values seen recently: a returning visitor costs no crypto. Only values that verified are kept,
+ * so forged cookies cannot fill the cache; it holds at most 10,000 entries, least recent out.
+ */
+async function _verified(config: ResolvedConfig, value: string): Promise<Verified | undefined> {
+  let cache = verifiedCookies.get(config)
+  if (!cache) verifiedCookies.set(config, cache = new Map())
+  const hit = cache.get(value)
+  if (hit) {
+    cache.delete(value)
+    cache.set(value, hit)
+    return hit
+  }
+  const verified = await verifyCookieValue(config.secrets, config.name, value)
+  if (!verified) return undefined
+  const entry = { ...verified, key: await storeKeyOf(verified.id) }
+  if (cache.size >= VERIFIED_LIMIT) cache.delete(cache.keys().next().value!)
+  cache.set(value, entry)
+  return entry
 }
