@@ -184,7 +184,8 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         expect(await store.set(key, record, createWrite(record))).toBe(true)
         const got = await store.get(key)
         expectSameRecord(got, { ...record, data: RICH_DATA })
-        expect(Object.keys(got!.data)).toStrictEqual(Object.keys(RICH_DATA))
+        // The order of top-level keys is not part of the contract (a Redis hash does not keep it).
+        expect(Object.keys(got!.data).sort()).toStrictEqual(Object.keys(RICH_DATA).sort())
         expect(Object.getPrototypeOf(got!.data)).toBe(Object.prototype)
       })
 

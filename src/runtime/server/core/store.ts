@@ -115,6 +115,16 @@ export function decodeSessionRecord(raw: unknown): SessionRecord {
   return { createdAt, touchedAt, expiresAt, data: data as Record<string, unknown> }
 }
 
+/** One JSON value, parsed without reaching any prototype; `SessionRecordError` if it is not JSON. */
+export function parseJsonValue(text: string): unknown {
+  try {
+    return JSON.parse(text, _hasSuspiciousKey(text) ? _dropPrototypeKeys : undefined)
+  }
+  catch {
+    throw new SessionRecordError()
+  }
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
   const proto = Object.getPrototypeOf(value)

@@ -1,7 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { DEFAULTS } from '../../defaults'
 import { SessionRecordError } from '../core/errors'
-import { decodeSessionRecord, isPlainObject } from '../core/store'
+import { parseJsonValue } from '../core/store'
 import type { SessionRecord, SessionStore, SessionWrite } from '../core/store'
 
 /** Options of {@link RedisSessionStore}. */
@@ -21,6 +21,8 @@ export interface RedisSessionStoreOptions {
   prefix?: string
   /** ioredis options for the client made from a URL (ignored when a client is given). */
   redisOptions?: RedisOptions
+  /** The clock that decides whether a record has ended, in ms. Only for tests. @default Date.now */
+  now?: () => number
 }
 
 type Client = Redis | Cluster
@@ -33,20 +35,22 @@ const DATA = 'd:'
 
 /**
  * Writes a record in one round trip. KEYS[1]: the session hash. ARGV: mode ('create' or
- * 'update'), expiry in ms, createdAt, touchedAt, expiresAt, the number of data fields to set,
- * then those field/value pairs, then the fields to delete. An update of a missing hash writes
- * nothing and returns 0, so a destroyed session is never brought back.
+ * 'update'), expiry in ms, createdAt, touchedAt, expiresAt, the current time in ms, the number
+ * of data fields to set, then those field/value pairs, then the fields to delete. An update of a
+ * hash that is missing or already past its expiresAt writes nothing and returns 0, so an ended
+ * session is never brought back.
  */
 const SAVE_SCRIPT = `
 local key = KEYS[1]
 if ARGV[1] == 'update' then
-  if redis.call('EXISTS', key) == 0 then return 0 end
+  local e = redis.call('HGET', key, '${EXPIRES}')
+  if not e or tonumber(e) <= tonumber(ARGV[6]) then return 0 end
 else
   redis.call('DEL', key)
   redis.call('HSET', key, '${CREATED}', ARGV[3])
 end
-local n = tonumber(ARGV[6])
-local i = 7
+local n = tonumber(ARGV[7])
+local i = 8
 redis.call('HSET', key, '${TOUCHED}', ARGV[4], '${EXPIRES}', ARGV[5])
 for _ = 1, n do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
@@ -66,11 +70,12 @@ return 1
  * (destroyed, expired, or moved by a concurrent regenerate: exactly one of those wins).
  */
 const MOVE_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local e = redis.call('HGET', KEYS[1], '${EXPIRES}')
+if not e or tonumber(e) <= tonumber(ARGV[6]) then return 0 end
 redis.call('RENAME', KEYS[1], KEYS[2])
 local key = KEYS[2]
-local n = tonumber(ARGV[6])
-local i = 7
+local n = tonumber(ARGV[7])
+local i = 8
 redis.call('HSET', key, '${TOUCHED}', ARGV[4], '${EXPIRES}', ARGV[5])
 for _ = 1, n do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
@@ -101,8 +106,12 @@ export class RedisSessionStore implements SessionStore {
   readonly ttl: number
   readonly prefix: string
   private client?: Client
+  /** A client this store made, from the moment it exists (before it is ready). */
+  private made?: Client
   private connecting?: Promise<Client>
+  private closed = false
   private readonly redisOptions?: RedisOptions
+  private readonly now: () => number
   private readonly scripts = new Map<string, Promise<string>>()
 
   /**
@@ -120,6 +129,7 @@ export class RedisSessionStore implements SessionStore {
     }
     if (typeof source === 'string') this.redisOptions = options.redisOptions
     else if (typeof source !== 'function') this.client = source
+    this.now = options.now ?? Date.now
   }
 
   /** The ioredis client; made from the URL on first use (ioredis is loaded only then). */
@@ -136,7 +146,12 @@ export class RedisSessionStore implements SessionStore {
           client.on('error', () => {})
           return client
         })
-    ).then(client => new Promise<Client>((resolve) => {
+    ).then(client => new Promise<Client>((resolve, reject) => {
+      this.made = client
+      if (this.closed) {
+        client.disconnect()
+        return reject(new Error('RedisSessionStore is closed'))
+      }
       const ready = () => {
         this.client = client
         resolve(client)
@@ -158,13 +173,21 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
-    const fields = await (await this.redis()).hgetall(this.keyOf(key))
+    let fields: Record<string, string>
+    try {
+      fields = await (await this.redis()).hgetall(this.keyOf(key))
+    }
+    catch (error) {
+      // Something else sits under the session's key: a corrupt record, not an outage.
+      if (String((error as Error)?.message).startsWith('WRONGTYPE')) throw new SessionRecordError()
+      throw error
+    }
     if (!fields || Object.keys(fields).length === 0) return undefined
     return _decode(fields)
   }
 
   async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
-    const args = _writeArgs(write.create ? 'create' : 'update', record, write)
+    const args = _writeArgs(write.create ? 'create' : 'update', record, write, this.now())
     return await this._script('save', SAVE_SCRIPT, [this.keyOf(key)], args) === 1
   }
 
@@ -173,7 +196,7 @@ export class RedisSessionStore implements SessionStore {
    * applies the write there, atomically. `false` when `from` is gone.
    */
   async move(from: string, to: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
-    const args = _writeArgs('update', record, write)
+    const args = _writeArgs('update', record, write, this.now())
     return await this._script('move', MOVE_SCRIPT, [this.keyOf(from), this.keyOf(to)], args) === 1
   }
 
@@ -183,7 +206,12 @@ export class RedisSessionStore implements SessionStore {
 
   /** Closes a client this store made (from a URL or a function); a client you passed in is yours to close. */
   async close(): Promise<void> {
-    if (typeof this.source !== 'object' && this.client) await this.client.quit().catch(() => {})
+    if (typeof this.source === 'object') return
+    this.closed = true
+    const client = this.made
+    if (!client) return
+    if (client.status === 'ready') await client.quit().catch(() => {})
+    else client.disconnect()
   }
 
   /** EVALSHA, loading the script on NOSCRIPT (a restarted or failed-over Redis has none). */
@@ -204,25 +232,32 @@ export class RedisSessionStore implements SessionStore {
   }
 }
 
-function _writeArgs(mode: 'create' | 'update', record: SessionRecord, write: SessionWrite): (string | number)[] {
+function _writeArgs(mode: 'create' | 'update', record: SessionRecord, write: SessionWrite, now: number): (string | number)[] {
   const set: string[] = []
   for (const k of write.changed) {
     const json = JSON.stringify(record.data[k])
     if (json !== undefined) set.push(DATA + k, json)
   }
   const removed = write.removed.map(k => DATA + k)
-  return [mode, Math.max(1000, write.ttl * 1000), record.createdAt, record.touchedAt, record.expiresAt, set.length / 2, ...set, ...removed]
+  return [mode, Math.max(1000, write.ttl * 1000), record.createdAt, record.touchedAt, record.expiresAt, now, set.length / 2, ...set, ...removed]
 }
 
-/** A record from its hash fields, through the same JSON-only, prototype-safe decoder as other stores. */
+/**
+ * A record from its hash fields: strict timestamps, and each data field parsed on its own as JSON
+ * through the same prototype-safe parser as other stores.
+ */
 function _decode(fields: Record<string, string>): SessionRecord {
-  let data = ''
-  for (const [field, value] of Object.entries(fields)) {
-    if (field.startsWith(DATA)) data += `${data ? ',' : ''}${JSON.stringify(field.slice(DATA.length))}:${value}`
+  const time = (value: string | undefined) => {
+    if (value === undefined || !/^\d+(?:\.\d+)?$/.test(value)) throw new SessionRecordError()
+    return Number(value)
   }
-  const record = decodeSessionRecord(`{"createdAt":${Number(fields[CREATED])},"touchedAt":${Number(fields[TOUCHED])},"expiresAt":${Number(fields[EXPIRES])},"data":{${data}}}`)
-  if (!isPlainObject(record.data)) throw new SessionRecordError()
-  return record
+  const entries: [string, unknown][] = []
+  for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith(DATA)) entries.push([field.slice(DATA.length), parseJsonValue(value)])
+  }
+  // The same keys are dropped as at any depth of other stores' records.
+  const data = Object.fromEntries(entries.filter(([k, v]) => k !== '__proto__' && !(k === 'constructor' && v && typeof v === 'object' && 'prototype' in v)))
+  return { createdAt: time(fields[CREATED]), touchedAt: time(fields[TOUCHED]), expiresAt: time(fields[EXPIRES]), data }
 }
 
 async function _sha1(text: string): Promise<string> {
