@@ -39,7 +39,7 @@ export function aliasMissingIoredis(nitro: Nitro, stub: string): void {
   }
 }
 /** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
-export const SERVER_IMPORTS = ['useServerSession'] as const
+export const SERVER_IMPORTS = ['useServerSession', 'signInServerSession', 'listServerSessions', 'revokeServerSession', 'revokeServerSessions'] as const
 
 /** Presets that run as one long-lived server with a writable disk: the fs default suits them. */
 const SERVER_PRESETS = new Set(['node-server', 'node', 'node-cluster', 'node-listener', 'bun', 'deno-server', 'nitro-dev', 'nitro-prerender'])
@@ -64,6 +64,9 @@ export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<S
     storage: DEFAULTS.storage,
     sweepInterval: DEFAULTS.sweepInterval,
     redis: { url: '', cluster: '', sentinels: '', sentinelName: 'mymaster', password: '', tls: false, prefix: DEFAULTS.prefix },
+    devices: { userAgent: false, ip: false },
+    maxSessionsPerUser: 0,
+    sessionLimit: 'evict-oldest',
   }) as SessionRuntimeConfig
   if (dev && !config.secret && !process.env.NUXT_SESSION_SECRET && !process.env.NITRO_SESSION_SECRET) {
     // Development only: sessions then last as long as this dev server process.

@@ -76,6 +76,21 @@ export interface ModuleOptions {
    * var (`NUXT_SESSION_REDIS_URL`, `NUXT_SESSION_REDIS_CLUSTER`, `NUXT_SESSION_REDIS_SENTINELS`).
    */
   redis?: ModuleRedisOptions
+  /**
+   * What a signed-in session's entry in "your devices" remembers about the device.
+   * @default { userAgent: false, ip: false }
+   */
+  devices?: { userAgent?: boolean, ip?: boolean }
+  /**
+   * Most sessions one user may have at once (`signInServerSession`); 0 for no cap.
+   * @default 0
+   */
+  maxSessionsPerUser?: number
+  /**
+   * A sign-in over the cap ends the user's oldest other sessions, or fails with a 409.
+   * @default 'evict-oldest'
+   */
+  sessionLimit?: 'evict-oldest' | 'refuse'
 }
 
 /** Private runtime config added by the module. */

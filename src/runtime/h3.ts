@@ -10,11 +10,13 @@
  * ```
  */
 export { useSession } from './server/core/session'
+export { listSessions, revokeSession, revokeSessions, signInSession } from './server/core/devices'
+export type { UserSession } from './server/core/devices'
 export { UnstorageSessionStore } from './server/stores/unstorage'
 export type { UnstorageSessionStoreOptions } from './server/stores/unstorage'
 export { RedisSessionStore } from './server/stores/redis'
 export type { RedisSessionStoreOptions } from './server/stores/redis'
 export { decodeSessionRecord, encodeSessionRecord } from './server/core/store'
-export type { SessionRecord, SessionStore, SessionWrite } from './server/core/store'
-export { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionRecordError, SessionStoreError } from './server/core/errors'
+export type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from './server/core/store'
+export { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionLimitError, SessionRecordError, SessionStoreError } from './server/core/errors'
 export type { ServerSession, SessionCookieOptions, SessionData, SessionDataT, SessionLogger, SessionOptions } from './types'

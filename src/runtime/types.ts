@@ -196,6 +196,23 @@ export interface SessionOptions {
    * @default Date.now
    */
   now?: () => number
+  /**
+   * What a signed-in session's entry in "your devices" may remember about the device. Off by
+   * default: the list then shows only times.
+   * @default { userAgent: false, ip: false }
+   */
+  devices?: { userAgent?: boolean, ip?: boolean }
+  /**
+   * Most sessions one user may have at once (`signInSession`); 0 for no cap.
+   * @default 0
+   */
+  maxSessionsPerUser?: number
+  /**
+   * What a sign-in over `maxSessionsPerUser` does: end the user's oldest other sessions, or fail
+   * with a `SessionLimitError` (409).
+   * @default 'evict-oldest'
+   */
+  sessionLimit?: 'evict-oldest' | 'refuse'
 }
 
 /** Cookie attributes of the modules; the same as the core's, with `secure: 'auto'`. */
@@ -241,6 +258,9 @@ export interface SessionRuntimeConfig {
   sweepInterval: number
   /** A Redis store instead of the storage mount, when any address is set. */
   redis: Required<ModuleRedisOptions>
+  devices: { userAgent: boolean, ip: boolean }
+  maxSessionsPerUser: number
+  sessionLimit: 'evict-oldest' | 'refuse'
 }
 
 /**

@@ -30,6 +30,10 @@ export interface ResolvedConfig {
   storeTimeout: number
   logger: SessionLogger
   now: () => number
+  devices: { userAgent: boolean, ip: boolean }
+  /** 0: no cap. */
+  maxSessionsPerUser: number
+  sessionLimit: 'evict-oldest' | 'refuse'
 }
 
 const TAG = '[nuxt-server-session]'
@@ -119,6 +123,9 @@ function _resolve(options: SessionOptions): ResolvedConfig {
     storeTimeout: _positive('storeTimeout', options.storeTimeout ?? DEFAULTS.storeTimeout),
     logger,
     now: options.now ?? Date.now,
+    devices: { userAgent: options.devices?.userAgent === true, ip: options.devices?.ip === true },
+    maxSessionsPerUser: _count('maxSessionsPerUser', options.maxSessionsPerUser ?? 0),
+    sessionLimit: _limit(options.sessionLimit),
   }
 }
 
@@ -149,4 +156,14 @@ function _seconds(name: string, value: unknown, allowZero = false): number {
 function _positive(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionConfigError(`\`${name}\` must be a positive number.`)
   return value
+}
+
+function _count(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new SessionConfigError(`\`${name}\` must be a whole number, 0 for none.`)
+  return value
+}
+
+function _limit(value: unknown): 'evict-oldest' | 'refuse' {
+  if (value === undefined || value === 'evict-oldest' || value === 'refuse') return value ?? 'evict-oldest'
+  throw new SessionConfigError('`sessionLimit` must be \'evict-oldest\' or \'refuse\'.')
 }

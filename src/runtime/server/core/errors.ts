@@ -61,3 +61,12 @@ export class SessionRecordError extends SessionError {
     super('Stored session record is corrupt', { statusCode: 500 })
   }
 }
+
+/** A sign-in would go over `maxSessionsPerUser` with `sessionLimit: 'refuse'`: HTTP 409. */
+export class SessionLimitError extends SessionError {
+  static override readonly code = 'ERR_SESSION_LIMIT'
+  override readonly code = SessionLimitError.code
+  constructor() {
+    super('Too many sessions for this user', { statusCode: 409 })
+  }
+}

@@ -5,9 +5,9 @@ import { resolveConfig } from './config'
 import type { ResolvedConfig } from './config'
 import { childSetCookie, clearSessionCookie, parentContext, requestSessionCookie, writeSessionCookie } from './cookie'
 import { generateId, signCookieValue, storeKeyOf, verifyCookieValue } from './crypto'
-import { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionRecordError, SessionStoreError } from './errors'
+import { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionLimitError, SessionRecordError, SessionStoreError } from './errors'
 import { encodeSessionRecord, isPlainObject } from './store'
-import type { SessionRecord, SessionStore } from './store'
+import type { SessionIndexEntry, SessionRecord, SessionStore } from './store'
 
 const STATE = Symbol.for('nuxt-server-session:state')
 
@@ -69,6 +69,10 @@ export class SessionState {
   private snapshot = new Map<string, string>()
   private createdAt = 0
   private touchedAt = 0
+  /** The user this session was signed in for (`signInSession`), kept with the record. */
+  userId?: string
+  /** The record's own fields (the user) changed: the next commit writes even without data changes. */
+  private metaDirty = false
   private isNew = true
   /** A record exists in the store under `key`. */
   private persisted = false
@@ -158,14 +162,17 @@ export class SessionState {
   }
 
   private _adopt(record: SessionRecord): void {
+    this.userId = record.userId
     this.data = record.data
     this.createdAt = record.createdAt
     this.touchedAt = record.touchedAt
     this.snapshot = _snapshot(record.data)
+    this.metaDirty = false
   }
 
   /** Starts a new, empty, unsaved session with a new id. */
   private _fresh(): void {
+    this.userId = undefined
     this.data = {}
     this.snapshot = new Map()
     this.createdAt = this.touchedAt = this.config.now()
@@ -244,15 +251,19 @@ export class SessionState {
     const now = config.now()
     if (!this.persisted) {
       if (!force && !dataChanged && !config.saveUninitialized) return
-      await this._write({ createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }, true, Object.keys(this.data), [])
+      await this._write(this._record(now), true, Object.keys(this.data), [])
       this.persisted = true
       this._needCookie()
       return
     }
     const touchDue = this._touchDue()
-    if (!dataChanged && !touchDue) return
-    await this._write({ createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }, false, changed, removed)
+    if (!dataChanged && !touchDue && !this.metaDirty) return
+    await this._write(this._record(now), false, changed, removed)
     if (config.rolling) this._needCookie()
+  }
+
+  private _record(now: number): SessionRecord {
+    return { createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data, ...(this.userId === undefined ? {} : { userId: this.userId }) }
   }
 
   private async _write(record: SessionRecord, create: boolean, changed: string[], removed: string[]): Promise<void> {
@@ -268,6 +279,7 @@ export class SessionState {
     }
     this.touchedAt = record.touchedAt
     this.snapshot = _snapshot(record.data)
+    this.metaDirty = false
   }
 
   /** Puts the cookie decided by `commit()` (or the deletion of a stale one) in the response headers. */
@@ -382,6 +394,7 @@ export class SessionState {
     if (this.persisted) {
       const key = await this._storeKey()
       await this._store(() => this.config.store.delete(key))
+      if (this.userId !== undefined) await this._unindex(this.userId, [handleOf(key)])
     }
     const hadCookie = this.hadCookie || this.cookieInBrowser !== undefined || this.cookieToSend
     this._fresh()
@@ -412,6 +425,7 @@ export class SessionState {
       throw error
     }
     await this._store(() => this.config.store.delete(oldKey))
+    await this._reindex(oldKey)
   }
 
   /** `regenerate()` on a store that moves records atomically. */
@@ -427,7 +441,7 @@ export class SessionState {
     }
     const { changed, removed } = this._diff()
     const now = config.now()
-    const record: SessionRecord = { createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }
+    const record = this._record(now)
     encodeSessionRecord(record, config.maxSize)
     const ttl = Math.max(1, Math.ceil((record.expiresAt - now) / 1000))
     const moved = await this._store(() => move(oldKey, key, record, { create: false, changed, removed, ttl }))
@@ -440,6 +454,125 @@ export class SessionState {
     this.touchedAt = now
     this.snapshot = _snapshot(this.data)
     this._needCookie()
+    await this._reindex(oldKey)
+  }
+
+  /**
+   * Signs the session in for `userId`: a new id (against fixation), the user kept with the
+   * record, and an entry in the user's index; then applies the per-user cap.
+   */
+  signIn(userId: string): Promise<void> {
+    return this._serial(async () => {
+      const { config } = this
+      if (typeof userId !== 'string' || userId.length === 0) throw new SessionDataError('A session is signed in for a user id: a non-empty string')
+      if (config.maxSessionsPerUser && config.sessionLimit === 'refuse') {
+        const others = (await this._live(userId)).filter(s => !s.current)
+        if (others.length >= config.maxSessionsPerUser) throw new SessionLimitError()
+      }
+      if (this.persisted && this.userId !== undefined) await this._unindex(this.userId, [handleOf(await this._storeKey())])
+      this.userId = undefined
+      await this._regenerate()
+      this.userId = userId
+      this.metaDirty = true
+      await this.commit(true)
+      await this._index(userId, _deviceLabel(this.event, config))
+      if (config.maxSessionsPerUser && config.sessionLimit !== 'refuse') {
+        const live = await this._live(userId)
+        const excess = live.filter(s => !s.current).sort((a, b) => a.createdAt - b.createdAt).slice(0, Math.max(0, live.length - config.maxSessionsPerUser))
+        await this._revoke(userId, excess.map(s => s.handle))
+      }
+    })
+  }
+
+  /** The live sessions of `userId` (the current session's user by default), oldest first. */
+  async listSessions(userId = this.userId): Promise<UserSession[]> {
+    await this.ready
+    if (userId === undefined) return []
+    return (await this._live(userId)).map(({ key: _key, ...session }) => session)
+  }
+
+  /** Ends sessions of `userId` by handle (ignoring handles that are not theirs); the current one too if named. */
+  revoke(userId: string | undefined, handles: readonly string[] | 'all' | 'others'): Promise<void> {
+    return this._serial(async () => {
+      const user = userId ?? this.userId
+      if (user === undefined) return
+      const live = await this._live(user)
+      const chosen = handles === 'all' ? live : handles === 'others' ? live.filter(s => !s.current) : live.filter(s => handles.includes(s.handle))
+      await this._revoke(user, chosen.map(s => s.handle))
+    })
+  }
+
+  private async _revoke(userId: string, handles: string[]): Promise<void> {
+    if (handles.length === 0) return
+    const { store } = this.config
+    const index = await this._indexOf(userId)
+    const currentKey = this.persisted ? await this._storeKey() : undefined
+    for (const handle of handles) {
+      const key = index[handle]?.key
+      if (!key) continue
+      if (key === currentKey) {
+        await this._destroy()
+        continue
+      }
+      await this._store(() => store.delete(key))
+    }
+    await this._unindex(userId, handles)
+  }
+
+  private async _indexOf(userId: string): Promise<Record<string, SessionIndexEntry>> {
+    const { store } = this.config
+    if (!store.indexList) throw new SessionConfigError('This session store cannot list sessions by user (it has no indexList/indexAdd/indexRemove).')
+    const userKey = await userKeyOf(userId)
+    return this._store(() => store.indexList!(userKey))
+  }
+
+  /** The user's index, each entry checked against its session record; entries of ended sessions are dropped. */
+  private async _live(userId: string): Promise<(UserSession & { key: string })[]> {
+    const index = await this._indexOf(userId)
+    const currentKey = this.persisted ? await this._storeKey() : undefined
+    const now = this.config.now()
+    const live: (UserSession & { key: string })[] = []
+    const dead: string[] = []
+    for (const [handle, entry] of Object.entries(index)) {
+      let record: SessionRecord | undefined
+      try {
+        record = await this._store(() => this.config.store.get(entry.key))
+      }
+      catch (error) {
+        if (!(error instanceof SessionRecordError)) throw error
+      }
+      // An entry only counts when its record still belongs to this user and has not ended.
+      if (!record || record.userId !== userId || now >= record.expiresAt || now >= record.touchedAt + this.config.ttl || now >= record.createdAt + this.config.maxLifetime) {
+        dead.push(handle)
+        continue
+      }
+      live.push({ handle, key: entry.key, createdAt: record.createdAt, lastSeenAt: record.touchedAt, expiresAt: Math.min(record.touchedAt + this.config.ttl, record.createdAt + this.config.maxLifetime), current: entry.key === currentKey, ...(entry.label ? { device: entry.label } : {}) })
+    }
+    if (dead.length) await this._unindex(userId, dead)
+    return live.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  /** After a move to a new key, the user's index names the new key instead of the old one. */
+  private async _reindex(oldKey: string): Promise<void> {
+    if (this.userId === undefined) return
+    await this._unindex(this.userId, [handleOf(oldKey)])
+    await this._index(this.userId)
+  }
+
+  private async _index(userId: string, label?: string): Promise<void> {
+    const { store } = this.config
+    if (!store.indexAdd) return
+    const key = await this._storeKey()
+    const userKey = await userKeyOf(userId)
+    const entry: SessionIndexEntry = { key, createdAt: this.createdAt, ...(label ? { label } : {}) }
+    await this._store(() => store.indexAdd!(userKey, handleOf(key), entry, this.config.maxLifetime / 1000))
+  }
+
+  private async _unindex(userId: string, handles: string[]): Promise<void> {
+    const { store } = this.config
+    if (!store.indexRemove) return
+    const userKey = await userKeyOf(userId)
+    await this._store(() => store.indexRemove!(userKey, handles, this.config.maxLifetime / 1000))
   }
 
   private async _reload(): Promise<void> {
@@ -459,7 +592,7 @@ export class SessionState {
     const now = this.config.now()
     // Unsaved changes ride along: the store merges only the changed keys, never stale ones.
     const { changed, removed } = this._diff()
-    await this._write({ createdAt: this.createdAt, touchedAt: now, expiresAt: this._expiresAt(now), data: this.data }, false, changed, removed)
+    await this._write(this._record(now), false, changed, removed)
     if (this.config.rolling) this._needCookie()
   }
 }
@@ -498,4 +631,44 @@ async function _verified(config: ResolvedConfig, value: string): Promise<Verifie
   if (cache.size >= VERIFIED_LIMIT) cache.delete(cache.keys().next().value!)
   cache.set(value, entry)
   return entry
+}
+
+/** One of a user's sessions, as listed: never its id, only a handle that names it in this list. */
+export interface UserSession {
+  /** Names the session for `revoke`; useless as a cookie. */
+  handle: string
+  /** When it started, in ms. */
+  createdAt: number
+  /** Its last activity (to the touch interval), in ms. */
+  lastSeenAt: number
+  /** When it ends if unused, in ms. */
+  expiresAt: number
+  /** Whether it is the session of the request that asked. */
+  current: boolean
+  /** The device label, only where the app opted in (`devices`). */
+  device?: string
+}
+
+/** The public handle of a session: the tail of its store key (itself a hash of the id). */
+export function handleOf(key: string): string {
+  return key.slice(-24)
+}
+
+/** The index key of a user: a hash, so that no user id appears in store keys. */
+export function userKeyOf(userId: string): Promise<string> {
+  return storeKeyOf(`user\u0000${userId}`)
+}
+
+/** What the app opted in to remember about the device: its user agent and/or IP. */
+function _deviceLabel(event: H3Event, config: ResolvedConfig): string | undefined {
+  const parts: string[] = []
+  if (config.devices.userAgent) {
+    const ua = event.node.req.headers['user-agent']
+    if (ua) parts.push(String(ua).slice(0, 200))
+  }
+  if (config.devices.ip) {
+    const ip = event.node.req.socket?.remoteAddress
+    if (ip) parts.push(ip)
+  }
+  return parts.length ? parts.join(' · ') : undefined
 }

@@ -13,6 +13,18 @@ export interface SessionRecord {
   expiresAt: number
   /** The data: a JSON object. */
   data: Record<string, unknown>
+  /** The user the session was signed in for, if any (`signInSession`). */
+  userId?: string
+}
+
+/** One session in a user's index: enough to find it and to show it, never its id. */
+export interface SessionIndexEntry {
+  /** The session's store key. */
+  key: string
+  /** When the session was signed in, in ms. */
+  createdAt: number
+  /** A device label, only where the app opted in to storing the user agent or IP. */
+  label?: string
 }
 
 /** What a write carries besides the record, so that a store can write only what changed. */
@@ -62,6 +74,15 @@ export interface SessionStore {
   move?: (from: string, to: string, record: SessionRecord, write: SessionWrite) => Promise<boolean>
   /** Optional: whether `move` works between these two keys (Redis Cluster: the same slot). */
   sameSlot?: (a: string, b: string) => boolean
+  /**
+   * Optional, for listing and revoking a user's sessions: adds (or replaces) `handle` in the
+   * index under `userKey`, keeping the index at least `ttl` seconds.
+   */
+  indexAdd?: (userKey: string, handle: string, entry: SessionIndexEntry, ttl: number) => Promise<void>
+  /** Optional: the index under `userKey`, handle to entry (entries may name ended sessions). */
+  indexList?: (userKey: string) => Promise<Record<string, SessionIndexEntry>>
+  /** Optional: removes handles from the index under `userKey` (kept at least `ttl` seconds if not empty). */
+  indexRemove?: (userKey: string, handles: readonly string[], ttl: number) => Promise<void>
 }
 
 const RECORD_VERSION = 1
@@ -81,7 +102,8 @@ export function encodeSessionRecord(record: SessionRecord, maxSize = Infinity): 
   if (data.length > maxSize / 3 && utf8Length(data) > maxSize) {
     throw new SessionDataError(`Session data is larger than the ${maxSize} bytes allowed (maxSize)`)
   }
-  return `{"v":${RECORD_VERSION},"createdAt":${record.createdAt},"touchedAt":${record.touchedAt},"expiresAt":${record.expiresAt},"data":${data}}`
+  const user = record.userId === undefined ? '' : `"userId":${JSON.stringify(String(record.userId))},`
+  return `{"v":${RECORD_VERSION},"createdAt":${record.createdAt},"touchedAt":${record.touchedAt},"expiresAt":${record.expiresAt},${user}"data":${data}}`
 }
 
 /**
@@ -110,9 +132,10 @@ export function decodeSessionRecord(raw: unknown): SessionRecord {
     }
   }
   if (!isPlainObject(value)) throw new SessionRecordError()
-  const { createdAt, touchedAt, expiresAt, data } = value as Record<string, unknown>
+  const { createdAt, touchedAt, expiresAt, data, userId } = value as Record<string, unknown>
   if (!_isTime(createdAt) || !_isTime(touchedAt) || !_isTime(expiresAt) || !isPlainObject(data)) throw new SessionRecordError()
-  return { createdAt, touchedAt, expiresAt, data: data as Record<string, unknown> }
+  if (userId !== undefined && typeof userId !== 'string') throw new SessionRecordError()
+  return { createdAt, touchedAt, expiresAt, data: data as Record<string, unknown>, ...(userId === undefined ? {} : { userId }) }
 }
 
 /** One JSON value, parsed without reaching any prototype; `SessionRecordError` if it is not JSON. */
@@ -123,6 +146,18 @@ export function parseJsonValue(text: string): unknown {
   catch {
     throw new SessionRecordError()
   }
+}
+
+/** A user's index from stored entries, keeping only well-formed ones (an index is never trusted blindly). */
+export function parseIndex(entries: [string, unknown][]): Record<string, SessionIndexEntry> {
+  const index: [string, SessionIndexEntry][] = []
+  for (const [handle, entry] of entries) {
+    if (!/^[\da-f]{24}$/.test(handle) || !isPlainObject(entry)) continue
+    const { key, createdAt, label } = entry
+    if (typeof key !== 'string' || !/^[\da-f]{64}$/.test(key) || !_isTime(createdAt)) continue
+    index.push([handle, { key, createdAt, ...(typeof label === 'string' ? { label } : {}) }])
+  }
+  return Object.fromEntries(index)
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -1,8 +1,8 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { DEFAULTS } from '../../defaults'
 import { SessionRecordError } from '../core/errors'
-import { parseJsonValue } from '../core/store'
-import type { SessionRecord, SessionStore, SessionWrite } from '../core/store'
+import { parseIndex, parseJsonValue } from '../core/store'
+import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
 
 /** Options of {@link RedisSessionStore}. */
 export interface RedisSessionStoreOptions {
@@ -31,6 +31,7 @@ type Client = Redis | Cluster
 const CREATED = '_c'
 const TOUCHED = '_t'
 const EXPIRES = '_e'
+const USER = '_u'
 const DATA = 'd:'
 
 /**
@@ -204,6 +205,25 @@ export class RedisSessionStore implements SessionStore {
     await (await this.redis()).del(this.keyOf(key))
   }
 
+  /** A user's index is one hash, handle to entry, that lives as long as the longest session. */
+  private _indexKey(userKey: string): string {
+    return `${this.prefix}:user:{${userKey.slice(0, 2)}}${userKey.slice(2)}`
+  }
+
+  async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number): Promise<void> {
+    const key = this._indexKey(userKey)
+    await (await this.redis()).multi().hset(key, handle, JSON.stringify(entry)).expire(key, Math.max(1, Math.ceil(ttl))).exec()
+  }
+
+  async indexList(userKey: string): Promise<Record<string, SessionIndexEntry>> {
+    const fields = await (await this.redis()).hgetall(this._indexKey(userKey))
+    return parseIndex(Object.entries(fields ?? {}).map(([handle, json]) => [handle, _safeJson(json)]))
+  }
+
+  async indexRemove(userKey: string, handles: readonly string[], _ttl?: number): Promise<void> {
+    if (handles.length) await (await this.redis()).hdel(this._indexKey(userKey), ...handles)
+  }
+
   /** Closes a client this store made (from a URL or a function); a client you passed in is yours to close. */
   async close(): Promise<void> {
     if (typeof this.source === 'object') return
@@ -238,6 +258,7 @@ function _writeArgs(mode: 'create' | 'update', record: SessionRecord, write: Ses
     const json = JSON.stringify(record.data[k])
     if (json !== undefined) set.push(DATA + k, json)
   }
+  if (record.userId !== undefined) set.push(USER, String(record.userId))
   const removed = write.removed.map(k => DATA + k)
   return [mode, Math.max(1000, write.ttl * 1000), record.createdAt, record.touchedAt, record.expiresAt, now, set.length / 2, ...set, ...removed]
 }
@@ -257,10 +278,20 @@ function _decode(fields: Record<string, string>): SessionRecord {
   }
   // The same keys are dropped as at any depth of other stores' records.
   const data = Object.fromEntries(entries.filter(([k, v]) => k !== '__proto__' && !(k === 'constructor' && v && typeof v === 'object' && 'prototype' in v)))
-  return { createdAt: time(fields[CREATED]), touchedAt: time(fields[TOUCHED]), expiresAt: time(fields[EXPIRES]), data }
+  const userId = fields[USER]
+  return { createdAt: time(fields[CREATED]), touchedAt: time(fields[TOUCHED]), expiresAt: time(fields[EXPIRES]), data, ...(userId === undefined ? {} : { userId }) }
 }
 
 async function _sha1(text: string): Promise<string> {
   const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-1', new TextEncoder().encode(text)))
   return Array.from(digest, b => b.toString(16).padStart(2, '0')).join('')
+}
+
+function _safeJson(text: string): unknown {
+  try {
+    return parseJsonValue(text)
+  }
+  catch {
+    return undefined
+  }
 }

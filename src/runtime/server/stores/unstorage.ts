@@ -3,8 +3,8 @@ import { DEFAULTS } from '../../defaults'
 import type { SessionLogger } from '../../types'
 import { consoleLogger } from '../core/config'
 import { SessionRecordError } from '../core/errors'
-import { decodeSessionRecord, encodeSessionRecord } from '../core/store'
-import type { SessionRecord, SessionStore, SessionWrite } from '../core/store'
+import { decodeSessionRecord, encodeSessionRecord, isPlainObject, parseIndex, parseJsonValue } from '../core/store'
+import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
 
 /** Options of {@link UnstorageSessionStore}. */
 export interface UnstorageSessionStoreOptions {
@@ -98,6 +98,46 @@ export class UnstorageSessionStore implements SessionStore {
   }
 
   /**
+   * A user's index is one record, handle to entry, rewritten on each change: two sign-ins of
+   * one user at the same instant may lose one entry (its session still works; it is just not
+   * listed). RedisSessionStore updates its index atomically.
+   */
+  async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number): Promise<void> {
+    const index = await this.indexList(userKey)
+    index[handle] = entry
+    await this._writeIndex(userKey, index, ttl)
+  }
+
+  async indexList(userKey: string): Promise<Record<string, SessionIndexEntry>> {
+    const raw = await this.storage.getItemRaw(this._indexKey(userKey))
+    if (raw === null || raw === undefined) return {}
+    let value: unknown
+    try {
+      value = parseJsonValue(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as Uint8Array))
+    }
+    catch {
+      return {}
+    }
+    return isPlainObject(value) ? parseIndex(Object.entries(value)) : {}
+  }
+
+  async indexRemove(userKey: string, handles: readonly string[], ttl: number): Promise<void> {
+    if (!handles.length) return
+    const index = await this.indexList(userKey)
+    for (const handle of handles) Reflect.deleteProperty(index, handle)
+    await this._writeIndex(userKey, index, ttl)
+  }
+
+  private _indexKey(userKey: string): string {
+    return `${this.prefix}:user:${userKey}`
+  }
+
+  private async _writeIndex(userKey: string, index: Record<string, SessionIndexEntry>, ttl: number): Promise<void> {
+    if (Object.keys(index).length === 0) return this.storage.removeItem(this._indexKey(userKey))
+    await this.storage.setItem(this._indexKey(userKey), JSON.stringify(index), { ttl: Math.ceil(ttl), expirationTtl: Math.max(60, Math.ceil(ttl)) })
+  }
+
+  /**
    * Removes expired and undecodable records under the prefix; returns how many. Records that
    * expire at this very moment are kept (a request may be touching them).
    */
@@ -105,7 +145,12 @@ export class UnstorageSessionStore implements SessionStore {
     const now = this.now()
     this.lastSweep = now
     let removed = 0
+    const indexPrefix = `${this.prefix}:user:`
     for (const fullKey of await this.storage.getKeys(this.prefix)) {
+      if (fullKey.startsWith(indexPrefix)) {
+        removed += await this._sweepIndex(fullKey.slice(indexPrefix.length))
+        continue
+      }
       let expired: boolean
       try {
         const raw = await this.storage.getItemRaw(fullKey)
@@ -121,6 +166,17 @@ export class UnstorageSessionStore implements SessionStore {
       }
     }
     return removed
+  }
+
+  /** Drops index entries whose session is gone; the record goes when none is left. */
+  private async _sweepIndex(userKey: string): Promise<number> {
+    const index = await this.indexList(userKey)
+    const gone: string[] = []
+    for (const [handle, entry] of Object.entries(index)) {
+      if (!(await this._current(entry.key))) gone.push(handle)
+    }
+    if (gone.length) await this.indexRemove(userKey, gone, DEFAULTS.maxLifetime)
+    return 0
   }
 
   private _key(key: string): string {

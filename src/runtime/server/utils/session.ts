@@ -3,6 +3,8 @@ import { useEvent, useRuntimeConfig, useStorage } from 'nitropack/runtime'
 import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig } from '../../types'
 import { generateId } from '../core/crypto'
 import { SessionConfigError } from '../core/errors'
+import { listSessions, revokeSession, revokeSessions, signInSession } from '../core/devices'
+import type { UserSession } from '../core/devices'
 import { useSession } from '../core/session'
 import { redisStoreFromConfig } from '../stores/redis-config'
 import { UnstorageSessionStore } from '../stores/unstorage'
@@ -34,6 +36,45 @@ export function useServerSession<T = SessionData>(event?: H3Event): Promise<Serv
     return Promise.reject(Object.assign(new SessionConfigError('useServerSession() was called without an event while Nitro\'s async context is off. Pass the event, useServerSession(event), or enable it: nitro: { experimental: { asyncContext: true } }.'), { cause: error }))
   }
   return useSession<T>(current, sessionOptions())
+}
+
+/**
+ * Signs the request's session in for `userId` (call it at sign-in): a new session id, the user
+ * kept with the session, and an entry in the user's list of devices. Applies `maxSessionsPerUser`.
+ *
+ * @example
+ * ```ts
+ * const session = await signInServerSession(event, user.id)
+ * session.update({ name: user.name })
+ * ```
+ */
+export async function signInServerSession<T = SessionData>(event: H3Event, userId: string): Promise<ServerSession<T>> {
+  await useServerSession(event)
+  return signInSession<T>(event, userId)
+}
+
+/**
+ * The live sessions of `userId`, by default the signed-in user of this request: handle, times,
+ * `current`, and a device label where enabled. Never session ids.
+ */
+export async function listServerSessions(event: H3Event, userId?: string): Promise<UserSession[]> {
+  await useServerSession(event)
+  return listSessions(event, userId)
+}
+
+/** Ends one session, by handle, of `userId` (by default the signed-in user of this request). */
+export async function revokeServerSession(event: H3Event, handle: string, userId?: string): Promise<void> {
+  await useServerSession(event)
+  return revokeSession(event, handle, userId)
+}
+
+/**
+ * Ends every session of `userId` (by default the signed-in user of this request), or every one
+ * but the current with `keepCurrent: true`: "sign out everywhere".
+ */
+export async function revokeServerSessions(event: H3Event, options: { userId?: string, keepCurrent?: boolean } = {}): Promise<void> {
+  await useServerSession(event)
+  return revokeSessions(event, options)
 }
 
 let cached: { source: SessionRuntimeConfig, options: SessionOptions } | undefined
@@ -68,6 +109,9 @@ export function sessionOptions(): SessionOptions {
     saveUninitialized: config.saveUninitialized,
     maxSize: config.maxSize,
     storeTimeout: config.storeTimeout,
+    devices: { userAgent: Boolean(config.devices?.userAgent), ip: Boolean(config.devices?.ip) },
+    maxSessionsPerUser: Number(config.maxSessionsPerUser) || 0,
+    sessionLimit: config.sessionLimit === 'refuse' ? 'refuse' : 'evict-oldest',
   }
   cached = { source: config, options }
   return options
