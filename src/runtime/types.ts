@@ -38,6 +38,8 @@ export interface ServerSession<T = SessionData> {
   readonly data: Readonly<T>
   /** `true` when the request brought no valid stored session and this one was started for it. */
   readonly isNew: boolean
+  /** The user this session was signed in for with `signInServerSession` / `signInSession`, if any. */
+  readonly userId: string | undefined
   /** When the session was started, in milliseconds since the epoch. */
   readonly createdAt: number
   /**

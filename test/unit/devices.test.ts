@@ -17,7 +17,7 @@ describe('[nuxt-server-session] your devices (UnstorageSessionStore, memory)', (
       .get('/sign-in/:user', defineEventHandler(async (event) => {
         await useSession(event, options)
         const s = await signInSession(event, getRouterParam(event, 'user')!)
-        return { id: s.id }
+        return { id: s.id, userId: s.userId }
       }))
       .get('/list', defineEventHandler(async (event) => {
         await useSession(event, options)
@@ -49,7 +49,8 @@ describe('[nuxt-server-session] your devices (UnstorageSessionStore, memory)', (
   it('lists a user\'s live sessions with handles (never ids), times, the current one, and the opted-in device label', async () => {
     const phone = device('Phone/1.0')
     const laptop = device('Laptop/2.0')
-    const { id } = await phone.get('/sign-in/ada')
+    const { id, userId } = await phone.get('/sign-in/ada')
+    expect(userId).toBe('ada')
     clock.tick(1)
     await laptop.get('/sign-in/ada')
     const list = await laptop.get('/list')

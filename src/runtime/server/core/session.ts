@@ -369,6 +369,9 @@ export class SessionState {
       get isNew() {
         return state.isNew
       },
+      get userId() {
+        return state.userId
+      },
       get createdAt() {
         return state.createdAt
       },
