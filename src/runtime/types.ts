@@ -124,6 +124,12 @@ export interface SessionCookieOptions {
 export interface SessionLogger {
   warn: (message: string, ...details: unknown[]) => void
   error: (message: string, ...details: unknown[]) => void
+  /**
+   * Optional: session lifecycle events (created, regenerated, destroyed, rejected cookie,
+   * expired), for an audit trail. Each names the session by `ref`, a short hash of its store
+   * key. The default logger leaves it out.
+   */
+  info?: (message: string, ...details: unknown[]) => void
 }
 
 /** Options of `useSession(event, options)` (and, through the modules, of `useServerSession`). */

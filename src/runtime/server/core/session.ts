@@ -122,9 +122,21 @@ export class SessionState {
           if (verified.secretIndex !== config.secrets.length - 1) this._needCookie()
           return
         }
+        this._event('unknown or ended session cookie', verified.key)
+      }
+      else {
+        this._event('rejected cookie (malformed or bad signature)')
       }
     }
+    else if (read.kind === 'duplicate') {
+      this._event('rejected cookie (sent twice)')
+    }
     this._fresh()
+  }
+
+  /** A lifecycle event for `logger.info`, naming the session by a short hash of its store key only. */
+  private _event(what: string, key?: string): void {
+    if (this.config.logger.info) this.config.logger.info(`Session ${what}${key ? ` (ref ${key.slice(0, 8)})` : ''}`)
   }
 
   /** Reads a live record, or `undefined`: missing, expired (deleted on the way) or corrupt (logged). */
@@ -145,6 +157,7 @@ export class SessionState {
     }
     if (this._expired(record)) {
       await this._store(() => this.config.store.delete(key))
+      this._event('expired', key)
       return undefined
     }
     return record
@@ -254,6 +267,7 @@ export class SessionState {
       await this._write(this._record(now), true, Object.keys(this.data), [])
       this.persisted = true
       this._needCookie()
+      this._event('created', await this._storeKey())
       return
     }
     const touchDue = this._touchDue()
@@ -398,6 +412,7 @@ export class SessionState {
       const key = await this._storeKey()
       await this._store(() => this.config.store.delete(key))
       if (this.userId !== undefined) await this._unindex(this.userId, [handleOf(key)])
+      this._event('destroyed', key)
     }
     const hadCookie = this.hadCookie || this.cookieInBrowser !== undefined || this.cookieToSend
     this._fresh()
@@ -429,6 +444,7 @@ export class SessionState {
     }
     await this._store(() => this.config.store.delete(oldKey))
     await this._reindex(oldKey)
+    this._event(`regenerated from ref ${oldKey.slice(0, 8)}`, await this._storeKey())
   }
 
   /** `regenerate()` on a store that moves records atomically. */
@@ -458,6 +474,7 @@ export class SessionState {
     this.snapshot = _snapshot(this.data)
     this._needCookie()
     await this._reindex(oldKey)
+    this._event(`regenerated from ref ${oldKey.slice(0, 8)}`, key)
   }
 
   /**
