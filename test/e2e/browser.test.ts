@@ -138,4 +138,94 @@ describe.skipIf(!hasChromium)('[nuxt-server-session] playground in Chromium (pro
     await page.waitForLoadState('load', { timeout: WAIT })
     expect(await page.textContent('body')).toContain('The name must be 1 to 40 characters long.')
   })
+
+  it('"Your devices": two browsers signed in as one user; the first signs the second out from the page', async () => {
+    // Each context is a device with its own cookie jar and user agent (the device label).
+    const devices: { context: BrowserContext, page: Page, ua: string }[] = []
+    const open = async (ua: string) => {
+      const c = await browser.newContext({ userAgent: ua })
+      c.setDefaultTimeout(WAIT)
+      c.setDefaultNavigationTimeout(WAIT)
+      const device = { context: c, page: await c.newPage(), ua }
+      devices.push(device)
+      return device
+    }
+    const visit = async (p: Page, to: string) => {
+      await p.goto(base + to)
+      await p.waitForFunction(() => (window as any).useNuxtApp?.().isHydrating === false, undefined, { timeout: WAIT })
+    }
+    const signIn = async (p: Page, name: string) => {
+      await visit(p, '/login')
+      await p.getByLabel('Name').fill(name)
+      await Promise.all([
+        p.waitForURL(u => u.pathname === '/account', { timeout: WAIT }),
+        p.getByRole('button', { name: 'Sign in' }).click(),
+      ])
+    }
+    const rows = (p: Page) => p.getByTestId('device')
+    // A user of its own: the playground's store (files under .data) outlives a test run.
+    const user = `Grace ${process.pid}-${Date.now().toString(36)}`
+    try {
+      const first = await open('Mozilla/5.0 (First device) Chromium')
+      const second = await open('Mozilla/5.0 (Second device) Chromium')
+      await signIn(first.page, user)
+      await signIn(second.page, user)
+
+      // From the account page to "Your devices".
+      await Promise.all([
+        first.page.waitForURL(u => u.pathname === '/devices', { timeout: WAIT }),
+        first.page.getByRole('link', { name: 'Your devices' }).click(),
+      ])
+      await expect.poll(() => rows(first.page).count(), { timeout: WAIT }).toBe(2)
+      expect(await first.page.getByTestId('this-device').count()).toBe(1)
+      const current = first.page.locator('[data-testid="device"][data-current="yes"]')
+      expect(await current.textContent()).toContain(first.ua)
+      expect(await current.textContent()).toContain('This device')
+      const other = first.page.locator('[data-testid="device"][data-current="no"]')
+      expect(await other.textContent()).toContain(second.ua)
+      expect(await other.textContent()).toMatch(/Created \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC · last seen \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/)
+      // The current device has no "Sign out" button of its own on this page.
+      expect(await current.getByRole('button').count()).toBe(0)
+
+      const [revoked] = await Promise.all([
+        first.page.waitForResponse(r => r.url().endsWith('/api/devices/revoke'), { timeout: WAIT }),
+        other.getByRole('button', { name: 'Sign out', exact: true }).click(),
+      ])
+      expect(revoked.status()).toBe(303)
+
+      // The second browser is signed out on its very next request.
+      await visit(second.page, '/account')
+      expect(new URL(second.page.url()).pathname).toBe('/login')
+
+      await visit(first.page, '/devices')
+      await expect.poll(() => rows(first.page).count(), { timeout: WAIT }).toBe(1)
+      expect(await first.page.getByTestId('this-device').count()).toBe(1)
+      expect(await first.page.textContent('main')).toContain('No other device is signed in.')
+
+      // "Sign out everywhere else" with a third browser signed in.
+      const third = await open('Mozilla/5.0 (Third device) Chromium')
+      await signIn(third.page, user)
+      await visit(first.page, '/devices')
+      await expect.poll(() => rows(first.page).count(), { timeout: WAIT }).toBe(2)
+      const [everywhere] = await Promise.all([
+        first.page.waitForResponse(r => r.url().endsWith('/api/devices/revoke-others'), { timeout: WAIT }),
+        first.page.getByRole('button', { name: 'Sign out everywhere else' }).click(),
+      ])
+      expect(everywhere.status()).toBe(303)
+      await visit(third.page, '/account')
+      expect(new URL(third.page.url()).pathname).toBe('/login')
+      await visit(first.page, '/devices')
+      await expect.poll(() => rows(first.page).count(), { timeout: WAIT }).toBe(1)
+      await visit(first.page, '/account')
+      expect(new URL(first.page.url()).pathname).toBe('/account')
+    }
+    finally {
+      await Promise.all(devices.map(d => d.context.close()))
+    }
+  }, 60_000)
+
+  it('"Your devices" sends a visitor who is not signed in to /login', async () => {
+    await goto('/devices')
+    expect(path()).toBe('/login')
+  })
 })

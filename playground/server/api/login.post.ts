@@ -11,9 +11,10 @@ export default defineEventHandler(async (event) => {
   if (name.length < 1 || name.length > 40) {
     throw createError({ statusCode: 400, statusMessage: 'Bad Request', message: 'The name must be 1 to 40 characters long.' })
   }
-  const session = await useServerSession(event)
-  // A new id whenever privileges change, so that an id planted before sign-in is worth nothing.
-  await session.regenerate()
+  // A new id whenever privileges change, so that an id planted before sign-in is worth nothing;
+  // the session is also kept with the user and listed under "Your devices". The name stays in
+  // the data for the pages.
+  const session = await signInServerSession(event, name)
   session.update({ user: name })
   // Saved automatically before the redirect is sent.
   return sendRedirect(event, '/account', 303)

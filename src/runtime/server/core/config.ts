@@ -84,6 +84,12 @@ function _resolve(options: SessionOptions): ResolvedConfig {
   const cookie = options.cookie ?? {}
   const secure = cookie.secure ?? isProduction()
   const path = cookie.path ?? '/'
+  // Attribute values go into Set-Cookie as they are: refuse anything that could end the
+  // attribute (`;`), break the header (CR, LF) or leave it out.
+  if (typeof path !== 'string' || !/^\/[\x21-\x3A\x3C-\x7E]*$/.test(path)) throw new SessionConfigError('`cookie.path` must be a path starting with "/", without spaces, ";" or control characters.')
+  if (cookie.domain !== undefined && cookie.domain !== '' && (typeof cookie.domain !== 'string' || !/^\.?[a-z\d](?:[a-z\d-]*[a-z\d])?(?:\.[a-z\d](?:[a-z\d-]*[a-z\d])?)*$/i.test(cookie.domain))) {
+    throw new SessionConfigError('`cookie.domain` must be a host name, such as "example.com".')
+  }
   const sameSite = cookie.sameSite ?? 'lax'
   if (!['lax', 'strict', 'none'].includes(sameSite)) throw new SessionConfigError('`cookie.sameSite` must be \'lax\', \'strict\' or \'none\'.')
   if (sameSite === 'none' && !secure) throw new SessionConfigError('`cookie.sameSite: \'none\'` requires `cookie.secure: true`; browsers reject it otherwise.')
@@ -99,6 +105,7 @@ function _resolve(options: SessionOptions): ResolvedConfig {
   const touchInterval = options.touchInterval === undefined ? ttl / 10 : _seconds('touchInterval', options.touchInterval, true)
   if (touchInterval > ttl) throw new SessionConfigError('`touchInterval` cannot be longer than `ttl`, or idle sessions would expire while active.')
   const cookieMaxAge = cookie.maxAge === undefined ? undefined : _seconds('cookie.maxAge', cookie.maxAge) / 1000
+  if (cookieMaxAge !== undefined && cookieMaxAge < 1) throw new SessionConfigError('`cookie.maxAge` must be at least 1 second.')
 
   return {
     store,
@@ -119,12 +126,13 @@ function _resolve(options: SessionOptions): ResolvedConfig {
     touchInterval,
     rolling: options.rolling ?? false,
     autoSave: options.autoSave ?? true,
-    maxSize: _positive('maxSize', options.maxSize ?? DEFAULTS.maxSize),
-    storeTimeout: _positive('storeTimeout', options.storeTimeout ?? DEFAULTS.storeTimeout),
+    maxSize: _whole('maxSize', options.maxSize ?? DEFAULTS.maxSize, 2, Number.MAX_SAFE_INTEGER),
+    // setTimeout cannot wait longer than 2^31 - 1 ms (it would fire at once).
+    storeTimeout: _whole('storeTimeout', options.storeTimeout ?? DEFAULTS.storeTimeout, 1, 2 ** 31 - 1),
     logger,
     now: options.now ?? Date.now,
     devices: { userAgent: options.devices?.userAgent === true, ip: options.devices?.ip === true },
-    maxSessionsPerUser: _count('maxSessionsPerUser', options.maxSessionsPerUser ?? 0),
+    maxSessionsPerUser: _cap(options.maxSessionsPerUser ?? 0, store),
     sessionLimit: _limit(options.sessionLimit),
   }
 }
@@ -146,20 +154,24 @@ function _secrets(secret: SessionOptions['secret'], logger: SessionLogger): read
   return Object.freeze(list)
 }
 
+/** Browsers keep a cookie at most 400 days; no session here lives longer. */
+const MAX_SECONDS = 400 * 24 * 60 * 60
+
 function _seconds(name: string, value: unknown, allowZero = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new SessionConfigError(`\`${name}\` must be a positive number of seconds.`)
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0) || value > MAX_SECONDS) {
+    throw new SessionConfigError(`\`${name}\` must be a positive number of seconds, at most 400 days.`)
   }
   return value * 1000
 }
 
-function _positive(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SessionConfigError(`\`${name}\` must be a positive number.`)
+function _whole(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new SessionConfigError(`\`${name}\` must be a whole number from ${min} to ${max}.`)
   return value
 }
 
-function _count(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new SessionConfigError(`\`${name}\` must be a whole number, 0 for none.`)
+function _cap(value: unknown, store: SessionStore): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new SessionConfigError('`maxSessionsPerUser` must be a whole number, 0 for none.')
+  if (value > 0 && (!store.indexAdd || !store.indexList || !store.indexRemove)) throw new SessionConfigError('`maxSessionsPerUser` needs a store that lists sessions by user (indexAdd, indexList, indexRemove).')
   return value
 }
 

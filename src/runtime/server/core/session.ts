@@ -495,11 +495,20 @@ export class SessionState {
       this.userId = userId
       this.metaDirty = true
       await this.commit(true)
-      await this._index(userId, _deviceLabel(this.event, config))
-      if (config.maxSessionsPerUser && config.sessionLimit !== 'refuse') {
+      await this._index(userId, _deviceLabel(this.event, config), config.now())
+      if (config.maxSessionsPerUser) {
+        // Checked after indexing, in one order (sign-in time) that concurrent sign-ins all
+        // agree on: the cap's worth survive, whatever the interleaving.
         const live = await this._live(userId)
-        const excess = live.filter(s => !s.current).sort((a, b) => a.createdAt - b.createdAt).slice(0, Math.max(0, live.length - config.maxSessionsPerUser))
-        await this._revoke(userId, excess.map(s => s.handle))
+        const excess = live.slice(0, Math.max(0, live.length - config.maxSessionsPerUser))
+        if (config.sessionLimit === 'refuse') {
+          const rank = live.findIndex(s => s.current)
+          if (rank >= config.maxSessionsPerUser) {
+            await this._destroy()
+            throw new SessionLimitError()
+          }
+        }
+        else await this._revoke(userId, excess.map(s => s.handle))
       }
     })
   }
@@ -566,25 +575,27 @@ export class SessionState {
         dead.push(handle)
         continue
       }
-      live.push({ handle, key: entry.key, createdAt: record.createdAt, lastSeenAt: record.touchedAt, expiresAt: Math.min(record.touchedAt + this.config.ttl, record.createdAt + this.config.maxLifetime), current: entry.key === currentKey, ...(entry.label ? { device: entry.label } : {}) })
+      live.push({ handle, key: entry.key, createdAt: entry.createdAt, lastSeenAt: record.touchedAt, expiresAt: Math.min(record.touchedAt + this.config.ttl, record.createdAt + this.config.maxLifetime), current: entry.key === currentKey, ...(entry.label ? { device: entry.label } : {}) })
     }
     if (dead.length) await this._unindex(userId, dead)
+    // By sign-in time (the index entry's), not by when the anonymous session began.
     return live.sort((a, b) => a.createdAt - b.createdAt)
   }
 
   /** After a move to a new key, the user's index names the new key instead of the old one. */
   private async _reindex(oldKey: string): Promise<void> {
     if (this.userId === undefined) return
+    const old = this.config.store.indexList ? (await this._indexOf(this.userId))[handleOf(oldKey)] : undefined
+    await this._index(this.userId, old?.label ?? _deviceLabel(this.event, this.config), old?.createdAt)
     await this._unindex(this.userId, [handleOf(oldKey)])
-    await this._index(this.userId)
   }
 
-  private async _index(userId: string, label?: string): Promise<void> {
+  private async _index(userId: string, label?: string, signedInAt = this.createdAt): Promise<void> {
     const { store } = this.config
     if (!store.indexAdd) return
     const key = await this._storeKey()
     const userKey = await userKeyOf(userId)
-    const entry: SessionIndexEntry = { key, createdAt: this.createdAt, ...(label ? { label } : {}) }
+    const entry: SessionIndexEntry = { key, createdAt: signedInAt, ...(label ? { label } : {}) }
     await this._store(() => store.indexAdd!(userKey, handleOf(key), entry, this.config.maxLifetime / 1000))
   }
 
@@ -657,7 +668,7 @@ async function _verified(config: ResolvedConfig, value: string): Promise<Verifie
 export interface UserSession {
   /** Names the session for `revoke`; useless as a cookie. */
   handle: string
-  /** When it started, in ms. */
+  /** When it was signed in, in ms. */
   createdAt: number
   /** Its last activity (to the touch interval), in ms. */
   lastSeenAt: number

@@ -168,7 +168,7 @@ export class UnstorageSessionStore implements SessionStore {
     return removed
   }
 
-  /** Drops index entries whose session is gone; the record goes when none is left. */
+  /** Drops index entries whose session is gone (returns how many); the record goes when none is left. */
   private async _sweepIndex(userKey: string): Promise<number> {
     const index = await this.indexList(userKey)
     const gone: string[] = []
@@ -176,7 +176,7 @@ export class UnstorageSessionStore implements SessionStore {
       if (!(await this._current(entry.key))) gone.push(handle)
     }
     if (gone.length) await this.indexRemove(userKey, gone, DEFAULTS.maxLifetime)
-    return 0
+    return gone.length
   }
 
   private _key(key: string): string {
