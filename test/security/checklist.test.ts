@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { RedisSessionStore, SessionConfigError, UnstorageSessionStore, listSessions, revokeSessions, signInSession, useSession } from 'nuxt-server-session/h3'
 import type { SessionOptions, SessionStore } from 'nuxt-server-session/h3'
 import { generateId, signCookieValue, storeKeyOf } from '../../src/runtime/server/core/crypto'
-import { SECRET, recordingLogger, sessionApp, testClock } from '../support/app'
+import { SECRET, countingStore, recordingLogger, sessionApp, testClock } from '../support/app'
 import { offlineEvent } from '../support/event'
 import { deleteKeys } from '../support/redis'
 import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates } from '../support/redis-scenarios'
@@ -22,27 +22,6 @@ import type { TestServer } from '../support/server'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const REDIS_PREFIX = `nss-test-checklist-${process.pid}`
-
-/** A real store that counts calls, to prove when the store is (not) reached. */
-function counting(inner: SessionStore) {
-  const calls = { get: 0, set: 0, delete: 0 }
-  const store: SessionStore = {
-    ttl: inner.ttl,
-    get: (key) => {
-      calls.get++
-      return inner.get(key)
-    },
-    set: (key, record, write) => {
-      calls.set++
-      return inner.set(key, record, write)
-    },
-    delete: (key) => {
-      calls.delete++
-      return inner.delete(key)
-    },
-  }
-  return { store, calls }
-}
 
 async function configError(options: Partial<SessionOptions>): Promise<unknown> {
   try {
@@ -56,7 +35,7 @@ async function configError(options: Partial<SessionOptions>): Promise<unknown> {
 describe('[nuxt-server-session] security checklist (research/security.md §0)', () => {
   let server: TestServer
   const storage = createStorage()
-  const counted = counting(new UnstorageSessionStore(storage))
+  const counted = countingStore(new UnstorageSessionStore(storage))
   const logger = recordingLogger()
   const client = () => new Client(server.url)
   beforeAll(async () => {

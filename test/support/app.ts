@@ -3,7 +3,7 @@ import type { App } from 'h3'
 import { createStorage } from 'unstorage'
 import type { Storage } from 'unstorage'
 import { UnstorageSessionStore, useSession } from 'nuxt-server-session/h3'
-import type { SessionLogger, SessionOptions } from 'nuxt-server-session/h3'
+import type { SessionLogger, SessionOptions, SessionStore } from 'nuxt-server-session/h3'
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789'
 
@@ -14,6 +14,27 @@ export function recordingLogger(): SessionLogger & { lines: string[] } {
     lines.push([message, ...details.map(d => (d instanceof Error ? `${d.name}: ${d.message}` : typeof d === 'string' ? d : JSON.stringify(d)))].join(' '))
   }
   return { lines, warn: keep, error: keep }
+}
+
+/** A real store that counts the calls made to it, to prove when the store is (not) reached. */
+export function countingStore(inner: SessionStore) {
+  const calls = { get: 0, set: 0, delete: 0 }
+  const store: SessionStore = {
+    ttl: inner.ttl,
+    get: (key) => {
+      calls.get++
+      return inner.get(key)
+    },
+    set: (key, record, write) => {
+      calls.set++
+      return inner.set(key, record, write)
+    },
+    delete: (key) => {
+      calls.delete++
+      return inner.delete(key)
+    },
+  }
+  return { store, calls }
 }
 
 /** A mutable clock shared by the session options and the store. */

@@ -1,32 +1,10 @@
 import { createStorage } from 'unstorage'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { UnstorageSessionStore } from 'nuxt-server-session/h3'
-import type { SessionStore } from 'nuxt-server-session/h3'
 import { fromBase64url, generateId, signCookieValue, storeKeyOf } from '../../src/runtime/server/core/crypto'
-import { SECRET, sessionApp } from '../support/app'
+import { SECRET, countingStore, sessionApp } from '../support/app'
 import { Client, parseSetCookie, serve } from '../support/server'
 import type { TestServer } from '../support/server'
-
-/** A real store that counts the calls made to it, to prove when the store is (not) reached. */
-function countingStore(inner: SessionStore) {
-  const calls = { get: 0, set: 0, delete: 0 }
-  const store: SessionStore = {
-    ttl: inner.ttl,
-    get: (key) => {
-      calls.get++
-      return inner.get(key)
-    },
-    set: (key, record, write) => {
-      calls.set++
-      return inner.set(key, record, write)
-    },
-    delete: (key) => {
-      calls.delete++
-      return inner.delete(key)
-    },
-  }
-  return { store, calls }
-}
 
 describe('[nuxt-server-session] security rule 1: session ids', () => {
   it('rule 1: ids carry 256 bits from the CSPRNG, base64url, unique over 100,000 draws, never UUIDs', () => {

@@ -34,22 +34,14 @@ const EXPIRES = '_e'
 const USER = '_u'
 const DATA = 'd:'
 
+/** Lua: is the hash `k` missing or past its expiresAt (ARGV[6] is the current time in ms)? */
+const ENDED = (k: string) => `(function (e) return not e or tonumber(e) <= tonumber(ARGV[6]) end)(redis.call('HGET', ${k}, '${EXPIRES}'))`
+
 /**
- * Writes a record in one round trip. KEYS[1]: the session hash. ARGV: mode ('create' or
- * 'update'), expiry in ms, createdAt, touchedAt, expiresAt, the current time in ms, the number
- * of data fields to set, then those field/value pairs, then the fields to delete. An update of a
- * hash that is missing or already past its expiresAt writes nothing and returns 0, so an ended
- * session is never brought back.
+ * Lua: applies a write to the hash `key`: timestamps, ARGV[7] field/value pairs from ARGV[8],
+ * then the fields to delete, then the expiry (ARGV[2], ms).
  */
-const SAVE_SCRIPT = `
-local key = KEYS[1]
-if ARGV[1] == 'update' then
-  local e = redis.call('HGET', key, '${EXPIRES}')
-  if not e or tonumber(e) <= tonumber(ARGV[6]) then return 0 end
-else
-  redis.call('DEL', key)
-  redis.call('HSET', key, '${CREATED}', ARGV[3])
-end
+const APPLY = `
 local n = tonumber(ARGV[7])
 local i = 8
 redis.call('HSET', key, '${TOUCHED}', ARGV[4], '${EXPIRES}', ARGV[5])
@@ -66,29 +58,32 @@ return 1
 `
 
 /**
+ * Writes a record in one round trip. KEYS[1]: the session hash. ARGV: mode ('create' or
+ * 'update'), expiry in ms, createdAt, touchedAt, expiresAt, the current time in ms, the number
+ * of data fields to set, then those field/value pairs, then the fields to delete. An update of a
+ * hash that is missing or already past its expiresAt writes nothing and returns 0, so an ended
+ * session is never brought back.
+ */
+const SAVE_SCRIPT = `
+local key = KEYS[1]
+if ARGV[1] == 'update' then
+  if ${ENDED('key')} then return 0 end
+else
+  redis.call('DEL', key)
+  redis.call('HSET', key, '${CREATED}', ARGV[3])
+end
+${APPLY}`
+
+/**
  * Moves a session to a new key in one round trip: KEYS[1] the old hash, KEYS[2] the new one
  * (same slot), ARGV as for SAVE_SCRIPT. Returns 0, changing nothing, when the old hash is gone
  * (destroyed, expired, or moved by a concurrent regenerate: exactly one of those wins).
  */
 const MOVE_SCRIPT = `
-local e = redis.call('HGET', KEYS[1], '${EXPIRES}')
-if not e or tonumber(e) <= tonumber(ARGV[6]) then return 0 end
+if ${ENDED('KEYS[1]')} then return 0 end
 redis.call('RENAME', KEYS[1], KEYS[2])
 local key = KEYS[2]
-local n = tonumber(ARGV[7])
-local i = 8
-redis.call('HSET', key, '${TOUCHED}', ARGV[4], '${EXPIRES}', ARGV[5])
-for _ = 1, n do
-  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-while i <= #ARGV do
-  redis.call('HDEL', key, ARGV[i])
-  i = i + 1
-end
-redis.call('PEXPIRE', key, ARGV[2])
-return 1
-`
+${APPLY}`
 
 /**
  * A session store on Redis through ioredis: single node, Sentinel or Cluster. One round trip
