@@ -63,17 +63,17 @@ export function getMountedSession(event: H3Event): SessionState | undefined {
 export class SessionState {
   readonly ready: Promise<ServerSession>
   readonly session: ServerSession
-  private id = ''
+  id = ''
   private key?: Promise<string>
-  private data: Data = {}
+  data: Data = {}
   private snapshot = new Map<string, string>()
-  private createdAt = 0
+  createdAt = 0
   private touchedAt = 0
   /** The user this session was signed in for (`signInSession`), kept with the record. */
   userId?: string
   /** The record's own fields (the user) changed: the next commit writes even without data changes. */
   private metaDirty = false
-  private isNew = true
+  isNew = true
   /** A record exists in the store under `key`. */
   private persisted = false
   /** The request carried a cookie of ours (valid or not): clear it if no session is kept. */
@@ -367,44 +367,31 @@ export class SessionState {
   }
 
   private _facade(): ServerSession {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const state = this
-    const set = (data: Data) => {
-      if (!isPlainObject(data)) throw new SessionDataError('Session data must be a plain object')
-      state.data = { ...data }
-    }
-    return Object.freeze({
-      get id() {
-        return state.id
-      },
-      get data() {
-        return state.data as Readonly<SessionData>
-      },
-      get isNew() {
-        return state.isNew
-      },
-      get userId() {
-        return state.userId
-      },
-      get createdAt() {
-        return state.createdAt
-      },
-      get expiresAt() {
-        return state._expiresAt(state.persisted ? state.touchedAt : state.config.now())
-      },
-      set: set as ServerSession['set'],
-      update: ((change: ((data: Data) => Data) | Data) => {
-        if (typeof change === 'function') return set(change(state.data))
-        if (!isPlainObject(change)) throw new SessionDataError('session.update() takes a function or a plain object')
-        // fromEntries defines keys rather than assigning them, so a "__proto__" key stays plain data.
-        state.data = Object.fromEntries(Object.entries({ ...state.data, ...change }).filter(([, v]) => v !== undefined))
-      }) as ServerSession['update'],
-      save: () => state.flush(true),
-      destroy: () => state._serial(() => state._destroy()),
-      regenerate: () => state._serial(() => state._regenerate()),
-      reload: () => state._serial(() => state._reload()),
-      touch: () => state._serial(() => state._touch()),
-    })
+    return new SessionFacade(this) as unknown as ServerSession
+  }
+
+  /** @internal */
+  setData(data: Data): void {
+    if (!isPlainObject(data)) throw new SessionDataError('Session data must be a plain object')
+    this.data = { ...data }
+  }
+
+  /** @internal */
+  updateData(change: ((data: Data) => Data) | Data): void {
+    if (typeof change === 'function') return this.setData(change(this.data))
+    if (!isPlainObject(change)) throw new SessionDataError('session.update() takes a function or a plain object')
+    // fromEntries defines keys rather than assigning them, so a "__proto__" key stays plain data.
+    this.data = Object.fromEntries(Object.entries({ ...this.data, ...change }).filter(([, v]) => v !== undefined))
+  }
+
+  /** @internal */
+  expiresAtNow(): number {
+    return this._expiresAt(this.persisted ? this.touchedAt : this.config.now())
+  }
+
+  /** @internal */
+  act(what: 'destroy' | 'regenerate' | 'reload' | 'touch'): Promise<void> {
+    return this._serial(() => (what === 'destroy' ? this._destroy() : what === 'regenerate' ? this._regenerate() : what === 'reload' ? this._reload() : this._touch()))
   }
 
   private async _destroy(): Promise<void> {
@@ -702,4 +689,54 @@ function _deviceLabel(event: H3Event, config: ResolvedConfig): string | undefine
     if (ip) parts.push(ip)
   }
   return parts.length ? parts.join(' · ') : undefined
+}
+
+/**
+ * The session object handed to apps: read-only getters on the prototype (cheap per request) and
+ * methods as own functions, so that `const { update, save } = session` works too.
+ */
+class SessionFacade {
+  readonly set: (data: Data) => void
+  readonly update: (change: ((data: Data) => Data) | Data) => void
+  readonly save: () => Promise<void>
+  readonly destroy: () => Promise<void>
+  readonly regenerate: () => Promise<void>
+  readonly reload: () => Promise<void>
+  readonly touch: () => Promise<void>
+  readonly #state: SessionState
+
+  constructor(state: SessionState) {
+    this.#state = state
+    this.set = data => state.setData(data)
+    this.update = change => state.updateData(change)
+    this.save = () => state.flush(true)
+    this.destroy = () => state.act('destroy')
+    this.regenerate = () => state.act('regenerate')
+    this.reload = () => state.act('reload')
+    this.touch = () => state.act('touch')
+  }
+
+  get id(): string {
+    return this.#state.id
+  }
+
+  get data(): Readonly<Data> {
+    return this.#state.data
+  }
+
+  get isNew(): boolean {
+    return this.#state.isNew
+  }
+
+  get userId(): string | undefined {
+    return this.#state.userId
+  }
+
+  get createdAt(): number {
+    return this.#state.createdAt
+  }
+
+  get expiresAt(): number {
+    return this.#state.expiresAtNow()
+  }
 }

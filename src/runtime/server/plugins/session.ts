@@ -20,14 +20,14 @@ export default defineNitroPlugin((nitroApp) => {
   }
   resolveConfig(options)
 
-  nitroApp.hooks.hook('request', exposeEvent)
-
   // The automatic save holds the response until the session is stored. Nitro's local fetch
   // (SSR `$fetch`, Workers) reads the response as soon as the handler returns, so the handler,
   // and the error handler that answers a thrown error, return only once the response is out.
   const { h3App } = nitroApp
   const handler = h3App.handler
   h3App.handler = async (event: H3Event) => {
+    // Here rather than in a `request` hook: hooks cost every request a task of their own.
+    exposeEvent(event)
     try {
       return await handler(event)
     }
