@@ -1,0 +1,2 @@
+// Never asks for the session.
+export default defineEventHandler(() => ({ ok: true }))

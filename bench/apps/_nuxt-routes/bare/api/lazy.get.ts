@@ -1,0 +1,2 @@
+// Never asks for a session.
+export default defineEventHandler(() => ({ ok: true }))

@@ -1,0 +1,8 @@
+import { useH3Session } from '../../../server-lib/h3-session'
+
+export default defineEventHandler(async (event) => {
+  const session = await useH3Session(event)
+  const visits = (session.data.visits ?? 0) + 1
+  await session.update({ visits })
+  return { visits }
+})

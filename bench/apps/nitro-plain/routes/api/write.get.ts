@@ -1,0 +1,3 @@
+// The bare equivalent of a session write: a counter in process memory, no session.
+let visits = 0
+export default defineEventHandler(() => ({ visits: ++visits }))

@@ -1,0 +1,273 @@
+// From the raw runs to the summary (medians, ratios, pass/fail against DESIGN §6) and to
+// bench/RESULTS.md.
+import { median, range } from './stats.mjs'
+
+const SCENARIOS = ['lazy', 'read', 'write', 'first']
+const SCENARIO_LABEL = {
+  lazy: 'lazy (never asks)',
+  read: 'read existing',
+  write: 'write existing',
+  first: 'first visit, writes',
+}
+
+/** DESIGN §6: minimum ratio to the bare app, by scenario and store (module targets only). */
+const TARGETS = {
+  lazy: { 'fs': 0.97, 'memory': 0.97, 'redis': 0.97, 'unstorage-redis': 0.97 },
+  read: { fs: 0.60, memory: 0.90, redis: 0.55 },
+  write: { fs: 0.45, memory: 0.85, redis: 0.45 },
+}
+// A first visit that writes is a write: the write target applies to it too.
+TARGETS.first = TARGETS.write
+
+/** Flat from 1k to 100k stored sessions: server CPU per read and server RSS each within +10 %. */
+const GROWTH_LIMITS = { cpu: 1.10, rss: 1.10 }
+
+export function summarize(results, plan) {
+  const rows = []
+  for (const server of plan) {
+    for (const target of server.targets) {
+      const baseline = plan.flatMap(s => s.targets).find(t => t.group === target.group && t.role === 'baseline')
+      for (const scenario of target.scenarios) {
+        const runs = results.runs.filter(r => r.target === target.id && r.scenario === scenario)
+        if (runs.length === 0) continue
+        const baseScenario = baseline?.scenarios.includes(scenario) ? scenario : 'lazy'
+        const baseOf = r => results.runs.find(b => b.target === baseline?.id && b.scenario === baseScenario && b.cycle === r.cycle)
+        const ratios = runs.map(r => (baseOf(r) ? r.rps / baseOf(r).rps : null))
+        const cpuRatios = runs.map(r => (baseOf(r) && r.serverCpuUsPerRequest ? baseOf(r).serverCpuUsPerRequest / r.serverCpuUsPerRequest : null))
+        const threshold = target.role === 'module' ? TARGETS[scenario]?.[target.store] ?? null : null
+        const ratio = target.role === 'baseline' ? 1 : median(ratios)
+        const cpuRatio = target.role === 'baseline' ? 1 : median(cpuRatios)
+        const commands = {}
+        for (const r of runs) {
+          for (const cmd of Object.keys(r.redisCommands ?? {})) commands[cmd] = median(runs.map(x => x.redisCommands?.[cmd] ?? 0))
+        }
+        rows.push({
+          target: target.id,
+          label: target.label,
+          group: target.group,
+          role: target.role,
+          store: target.store ?? null,
+          scenario,
+          baseline: baseline?.id ?? null,
+          cycles: runs.length,
+          rps: median(runs.map(r => r.rps)),
+          p50Us: median(runs.map(r => r.p50Us)),
+          p99Us: median(runs.map(r => r.p99Us)),
+          serverCpuUsPerRequest: median(runs.map(r => r.serverCpuUsPerRequest)),
+          serverCpu: median(runs.map(r => r.serverCpu)),
+          foreignCpu: median(runs.map(r => r.foreignCpu)),
+          non2xx: runs.reduce((n, r) => n + (r.requests - r.ok), 0),
+          errors: runs.reduce((n, r) => n + (r.errors ?? 0), 0),
+          ratio,
+          ratioRange: target.role === 'baseline' ? null : range(ratios),
+          threshold,
+          pass: threshold === null || ratio === null ? null : ratio >= threshold,
+          cpuRatio,
+          cpuRatioRange: target.role === 'baseline' ? null : range(cpuRatios),
+          cpuPass: threshold === null || cpuRatio === null ? null : cpuRatio >= threshold,
+          redisCommands: Object.keys(commands).length ? commands : null,
+        })
+      }
+    }
+  }
+
+  // Redis: read = 1 command, unchanged = 0 writes, write = 1 round trip (MONITOR sample).
+  const redisChecks = []
+  const trips = results.roundTrips['module-redis']
+  if (trips) {
+    const total = counts => Object.values(counts ?? {}).reduce((a, b) => a + b, 0)
+    const writes = counts => Object.entries(counts ?? {}).filter(([c]) => !['hgetall', 'hget', 'get', 'exists', 'ttl', 'pttl'].includes(c)).reduce((a, [, n]) => a + n, 0)
+    const near = (value, expected) => Math.abs(value - expected) < 0.02
+    if (trips.read) {
+      redisChecks.push({ check: 'read = 1 command (round trip)', measured: total(trips.read.fromClients), pass: near(total(trips.read.fromClients), 1) })
+      redisChecks.push({ check: 'unchanged session = 0 writes', measured: writes(trips.read.fromClients), pass: near(writes(trips.read.fromClients), 0) })
+    }
+    if (trips.write) redisChecks.push({ check: 'write = 1 round trip (besides the read that loads it)', measured: writes(trips.write.fromClients), pass: near(writes(trips.write.fromClients), 1) })
+    if (trips.first) redisChecks.push({ check: 'first-visit write = 1 round trip', measured: total(trips.first.fromClients), pass: near(total(trips.first.fromClients), 1) })
+  }
+
+  const growth = (results.growth ?? []).map((g) => {
+    const rpsRatio = g.large.rps / g.small.rps
+    const rssRatio = g.large.rssKiB / g.small.rssKiB
+    const heapPerSession = ((g.large.heapUsedKiB - g.small.heapUsedKiB) * 1024) / (g.large.stored - g.small.stored)
+    return {
+      ...g,
+      rpsRatio,
+      p99Ratio: g.large.p99Us / g.small.p99Us,
+      rssRatio,
+      heapPerSession,
+      rssPerThousandKiB: (g.large.rssKiB - g.small.rssKiB) / ((g.large.stored - g.small.stored) / 1000),
+      cpuRatio: g.large.serverCpuUsPerRequest / g.small.serverCpuUsPerRequest,
+      costFlat: g.large.serverCpuUsPerRequest / g.small.serverCpuUsPerRequest <= GROWTH_LIMITS.cpu,
+      memoryFlat: rssRatio <= GROWTH_LIMITS.rss,
+    }
+  })
+  return { rows, redisChecks, growth, growthLimits: GROWTH_LIMITS }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const fmt = {
+  rps: v => (v === null ? '—' : Math.round(v).toLocaleString('en-US')),
+  ms: us => (us === null || us === undefined ? '—' : (us / 1000).toFixed(2)),
+  ratio: v => (v === null || v === undefined ? '—' : v.toFixed(2)),
+  pass: v => (v === null ? '' : v ? '**pass**' : '**FAIL**'),
+  mib: kib => (kib ? (kib / 1024).toFixed(0) : '—'),
+}
+
+function durationText(results) {
+  const list = results.durations ?? [results.settings.duration]
+  return new Set(list).size === 1 ? `${list[0]} s` : `${list.join(' s / ')} s (cycle 1 / 2 / …: shortened to fit the run's time budget)`
+}
+
+function table(head, rows) {
+  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map(r => `| ${r.join(' | ')} |`)].join('\n')
+}
+
+export function renderResults(results) {
+  const { summary, machine, settings } = results
+  const out = []
+  const v = machine.versions
+  out.push('# nuxt-server-session benchmark results', '')
+  out.push(`Produced by \`npm run bench\`${results.mode === 'quick' ? ' -- --quick' : ''} (${results.mode} run) on ${results.date.slice(0, 10)}. Raw data: [results.json](./results.json).`, '')
+  out.push('## Machine', '')
+  out.push(table(['what', 'value'], [
+    ['cores (`nproc`)', machine.nproc],
+    ['CPU', machine.cpu],
+    ['memory', `${machine.memoryGiB} GiB`],
+    ['load average at start', machine.loadavgAtStart.map(x => x.toFixed(2)).join(', ')],
+    ['machine busy before the cycles', results.quiet ? `${Math.round(results.quiet.busyCores * 100)} % of one core (after waiting ${results.quiet.waitedSeconds.toFixed(0)} s for quiet)` : '—'],
+    ['Node', machine.node],
+    ['Nuxt / Nitro / h3', `${v.nuxt} / ${v.nitropack} / ${v.h3}`],
+    ['unstorage / ioredis / Redis server', `${v.unstorage} / ${v.ioredis} / ${machine.redis}`],
+    ['load generator', `autocannon ${v.autocannon}, ${settings.connections} connections, its own process`],
+    ['peers', `nuxt-auth-utils ${v['nuxt-auth-utils']}, @scayle/h3-session ${v['@scayle/h3-session']}, express ${v.express} + express-session ${v['express-session']} + connect-redis ${v['connect-redis']} (redis ${v.redis})`],
+    ['date', results.date],
+  ]), '')
+
+  out.push('## How it was measured', '')
+  out.push([
+    `- ${settings.cycles} cycle(s); in each, every server is started on its own (a production build, \`node .output/server/index.mjs\`, on a free 127.0.0.1 port), gets ${settings.sessions.toLocaleString('en-US')} sessions made over HTTP (first-visit writes), a ${settings.warmup} s warm-up, then ${durationText(results)} per scenario, and is stopped. Figures are medians over the cycles; a ratio is computed within each cycle (target req/s ÷ its baseline's req/s, same scenario) and the median is shown with its range.`,
+    '- Scenarios: **lazy** = `/api/lazy`, a route that never asks for the session (the request still carries a session cookie); **read** = `/api/read` with one of the 1,000 cookies (round-robin), returns `session.data.visits`; **write** = `/api/write` with a cookie, increments the counter; **first** = `/api/write` without a cookie (a new session each request, a Set-Cookie each response).',
+    '- Baselines: Nuxt targets against `baseline` (the same Nuxt app and routes, no session module; its read/write routes return the same JSON without a session, and its requests carry a cookie of the same size); Nitro targets against `nitro-baseline` (a plain Nitro app, the same build as the h3 and @scayle peers); the Express peer against a bare route of the same Express process (`/api/lazy`).',
+    '- `module-redis` is the `module-fs` build started with `NUXT_SESSION_REDIS_URL` (RedisSessionStore); all Redis targets use a private `redis-server` started by the benchmark (no persistence), so that `CONFIG RESETSTAT` / `INFO commandstats` see only their traffic.',
+    '- Latency is measured by the load generator per response at 1 µs resolution, at 10 concurrent connections (so it includes queueing: about connections ÷ throughput).',
+  ].join('\n'), '')
+
+  out.push('## Throughput, latency and ratio to the bare app', '')
+  const rows = summary.rows
+  out.push(table(
+    ['target', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio (range)', 'DESIGN §6 target', 'result', 'server µs/req', 'CPU ratio', 'other CPU'],
+    rows.map(r => [
+      `${r.role === 'baseline' ? '_' : ''}${r.target}${r.role === 'baseline' ? '_' : ''}`,
+      SCENARIO_LABEL[r.scenario],
+      fmt.rps(r.rps),
+      fmt.ms(r.p50Us),
+      fmt.ms(r.p99Us),
+      r.role === 'baseline' ? 'baseline' : `${fmt.ratio(r.ratio)}${r.ratioRange ? ` (${fmt.ratio(r.ratioRange[0])}–${fmt.ratio(r.ratioRange[1])})` : ''}`,
+      r.threshold === null ? '' : `≥ ${r.threshold.toFixed(2)}${r.scenario === 'first' ? ' (write)' : ''}`,
+      fmt.pass(r.pass) + (r.non2xx ? ` ${r.non2xx} non-2xx` : ''),
+      r.serverCpuUsPerRequest === null ? '—' : r.serverCpuUsPerRequest.toFixed(0),
+      r.role === 'baseline' ? '' : `${fmt.ratio(r.cpuRatio)}${r.cpuPass === null ? '' : r.cpuPass ? ' ✓' : ' ✗'}`,
+      r.foreignCpu === null ? '—' : `${Math.round(r.foreignCpu * 100)} %`,
+    ]),
+  ), '')
+  out.push('Columns: **ratio** = req/s ÷ the baseline\'s req/s (the DESIGN §6 definition; **result** judges it). **server µs/req** = CPU time of the server process (all threads, from /proc) per request; **CPU ratio** = the baseline\'s µs/req ÷ this target\'s, i.e. the req/s ratio a server with a core to itself would see (on 2 cores the load generator and the server share the machine, which pulls the req/s ratio towards 1). Redis\'s own CPU is not in it. **other CPU** = CPU used meanwhile by processes outside the benchmark (share of one core): high values mean a noisy measurement.', '')
+  const checked = rows.filter(r => r.pass !== null)
+  out.push(`DESIGN §6 ratio targets: ${checked.filter(r => r.pass).length} of ${checked.length} met${checked.some(r => !r.pass) ? `; missed: ${checked.filter(r => !r.pass).map(r => `${r.target} ${r.scenario} (${fmt.ratio(r.ratio)} < ${r.threshold.toFixed(2)})`).join(', ')}` : ''}. The first-visit write is held to the write target. \`module-unstorage-redis\` has no target of its own in DESIGN §6 (its Redis target is for RedisSessionStore); it is shown for comparison, as are the peers.`, '')
+
+  out.push('### Ratios at a glance (median ratio to the bare app)', '')
+  const targets = [...new Set(rows.filter(r => r.role !== 'baseline').map(r => r.target))]
+  out.push(table(['target', ...SCENARIOS.map(s => SCENARIO_LABEL[s])], targets.map(t => [t, ...SCENARIOS.map((s) => {
+    const r = rows.find(x => x.target === t && x.scenario === s)
+    return r ? `${fmt.ratio(r.ratio)}${r.pass === false ? ' ✗' : r.pass ? ' ✓' : ''}` : '—'
+  })])), '')
+
+  out.push('## Redis commands per request', '')
+  out.push('`INFO commandstats` deltas on the private Redis ÷ requests served in the timed run (median over cycles). Commands that a Lua script runs are counted by Redis too, under their own names (for `module-redis`, the HSET/PEXPIRE/HGET/DEL under `evalsha`).', '')
+  const redisRows = rows.filter(r => r.redisCommands)
+  out.push(table(['target', 'scenario', 'commands per request'], redisRows.map(r => [r.target, SCENARIO_LABEL[r.scenario], Object.entries(r.redisCommands).sort((a, b) => b[1] - a[1]).filter(([, n]) => n >= 0.005).map(([c, n]) => `${c} ${n.toFixed(2)}`).join(', ') || '0'])), '')
+  out.push(`Round trips (commands sent by the app, from \`MONITOR\` on a sample of ${settings.monitorSample} requests per scenario, first cycle; script-internal commands listed apart):`, '')
+  out.push(table(['target', 'scenario', 'round trips per request', 'inside scripts'], Object.entries(results.roundTrips).flatMap(([target, byScenario]) => Object.entries(byScenario).map(([scenario, m]) => [
+    target,
+    SCENARIO_LABEL[scenario],
+    `${Object.values(m.fromClients).reduce((a, b) => a + b, 0).toFixed(2)}: ${Object.entries(m.fromClients).map(([c, n]) => `${c} ${n.toFixed(2)}`).join(', ')}`,
+    Object.entries(m.inScripts).map(([c, n]) => `${c} ${n.toFixed(2)}`).join(', ') || '—',
+  ]))), '')
+  if (summary.redisChecks.length) {
+    out.push('DESIGN §6 Redis targets (RedisSessionStore, `module-redis`):', '')
+    out.push(table(['check', 'measured per request', 'result'], summary.redisChecks.map(c => [c.check, c.measured.toFixed(2), fmt.pass(c.pass)])), '')
+  }
+
+  out.push('## Set-Cookie of a first-visit write', '')
+  out.push(table(['target', 'Set-Cookie header bytes (all)', 'cookie value bytes', 'read sets a cookie?', 'lazy sets a cookie?'], Object.entries(results.sanity).filter(([t]) => !t.includes('baseline')).map(([t, s]) => [
+    t,
+    s.firstVisit.setCookieBytes,
+    s.firstVisit.cookieValueBytes,
+    s.read.setsCookie ? 'yes' : 'no',
+    s.lazy ? (s.lazy.setsCookie ? 'yes' : 'no') : '—',
+  ])), '')
+  const mod = results.sanity['module-fs']?.firstVisit.setCookie?.[0]
+  if (mod) out.push(`The module's header, for example: \`${mod.replace(/=[\w-]{43}\.[\w-]{43}/, '=<43-char id>.<43-char HMAC>')}\``, '')
+
+  out.push('## Growth: 1,000 vs many stored sessions', '')
+  if (summary.growth.length) {
+    out.push(`Reads of the same 1,000 sessions, with 1,000 stored and after adding more through \`/api/write\` without a cookie (autocannon, ${settings.connections} connections, bounded in count and time). "Flat" means the server's CPU per read (cost) and its RSS after GC (memory) each grow by at most ${Math.round((summary.growthLimits.cpu - 1) * 100)} %; req/s and latency are shown as measured.`, '')
+    out.push('Server memory is read after two forced garbage collections (through the inspector), so it compares live data rather than how far the heap grew under load; RSS under load is shown too.', '')
+    out.push(table(['target', 'stored', 'read req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'RSS under load MiB', 'RSS after GC MiB', 'JS heap used MiB', 'Redis used_memory MiB', 'cost flat', 'memory flat'], summary.growth.flatMap(g => [
+      [g.target, g.small.stored.toLocaleString('en-US'), fmt.rps(g.small.rps), fmt.ms(g.small.p50Us), fmt.ms(g.small.p99Us), g.small.serverCpuUsPerRequest?.toFixed(0) ?? '—', fmt.mib(g.small.rssUnderLoadKiB), fmt.mib(g.small.rssKiB), fmt.mib(g.small.heapUsedKiB), g.small.redisUsedMemory ? (g.small.redisUsedMemory / 1048576).toFixed(0) : '—', '', ''],
+      [g.target, g.large.stored.toLocaleString('en-US'), fmt.rps(g.large.rps), fmt.ms(g.large.p50Us), fmt.ms(g.large.p99Us), g.large.serverCpuUsPerRequest?.toFixed(0) ?? '—', fmt.mib(g.large.rssUnderLoadKiB), fmt.mib(g.large.rssKiB), fmt.mib(g.large.heapUsedKiB), g.large.redisUsedMemory ? (g.large.redisUsedMemory / 1048576).toFixed(0) : '—', `${fmt.pass(g.costFlat)} (CPU/read ${fmt.ratio(g.cpuRatio)}×, req/s ${fmt.ratio(g.rpsRatio)}×)`, `${fmt.pass(g.memoryFlat)} (RSS ${fmt.ratio(g.rssRatio)}×; heap ${Math.round(g.heapPerSession)} B per session)`],
+    ])), '')
+    out.push(summary.growth.map(g => `- ${g.target}: ${g.creation.made.toLocaleString('en-US')} of ${g.creation.asked.toLocaleString('en-US')} extra sessions made in ${g.creation.seconds.toFixed(1)} s (${fmt.rps(g.creation.rps)} first-visit writes/s).`).join('\n'), '')
+    if (summary.growth.some(g => g.target === 'module-memory')) out.push('The memory mount keeps every session in the server process, so its RSS grows with the number of sessions by design; for it the memory figure measures the cost per session rather than a defect.', '')
+  }
+  else {
+    out.push('Not measured in this run (quick runs skip it; the default run measures it).', '')
+  }
+
+  out.push('## Server memory after each cycle', '')
+  const servers = [...new Set(results.rss.map(r => r.server))]
+  out.push(table(['server', 'VmRSS MiB (median)'], servers.map(s => [s, fmt.mib(median(results.rss.filter(r => r.server === s).map(r => r.rssKiB)))])), '')
+
+  if (results.profile) {
+    out.push('## CPU profiles: module-memory against the bare app', '')
+    out.push('`--cpu-prof` (250 µs sampling) on each server process; each scenario keeps only the samples of its own timed window. Self time per request (busy CPU time × share ÷ requests served in the window); bundled code is mapped back to its source through the build\'s source maps.', '')
+    const perReq = (p, pct) => (pct * p.busyMs * 10) / (p.rps * p.seconds)
+    const pctOf = (p, area) => p.areas.find(a => a.area === area)?.selfPct ?? 0
+    for (const scenario of ['read', 'lazy']) {
+      const base = results.profile.baseline?.[scenario]
+      const mem = results.profile['module-memory']?.[scenario]
+      out.push(`### ${scenario === 'read' ? '/api/read (reads an existing session)' : '/api/lazy (never asks for the session)'}`, '')
+      if (!mem || mem.error || !base || base.error) {
+        out.push(String(mem?.error ?? base?.error ?? 'no profile'), '')
+        continue
+      }
+      out.push(`module-memory: ${fmt.rps(mem.rps)} req/s under the profiler, ${perReq(mem, 100).toFixed(0)} µs busy CPU per request; the bare app: ${fmt.rps(base.rps)} req/s, ${perReq(base, 100).toFixed(0)} µs (${mem.window}).`, '')
+      const areas = [...new Set([...mem.areas.map(a => a.area), ...base.areas.map(a => a.area)])]
+      out.push(table(['area', 'module-memory µs/req', 'bare app µs/req', 'difference'], areas
+        .map(area => [area, perReq(mem, pctOf(mem, area)), perReq(base, pctOf(base, area))])
+        .sort((a, b) => Math.abs(b[1] - b[2]) - Math.abs(a[1] - a[2]))
+        .slice(0, scenario === 'read' ? 18 : 10)
+        .map(([area, m, b]) => [area, m.toFixed(1), b.toFixed(1), `${m - b >= 0 ? '+' : ''}${(m - b).toFixed(1)}`])), '')
+      if (scenario === 'read') {
+        const moduleUs = mem.areas.filter(a => a.area.startsWith('nuxt-server-session ')).reduce((n, a) => n + perReq(mem, a.selfPct), 0)
+        out.push(`The module's own files: ${moduleUs.toFixed(0)} µs of self time per read; unstorage (memory driver): ${perReq(mem, pctOf(mem, 'unstorage')).toFixed(0)} µs.`, '')
+      }
+      out.push('Functions with the largest difference (self time per request):', '')
+      const key = f => `${f.name} ${f.where}`
+      const baseFn = new Map(base.topFunctions.map(f => [key(f), f]))
+      const memFn = new Map(mem.topFunctions.map(f => [key(f), f]))
+      const keys = [...new Set([...memFn.keys(), ...baseFn.keys()])]
+      out.push(table(['function', 'where', 'module-memory µs/req', 'bare app µs/req'], keys
+        .map(k => [memFn.get(k) ?? baseFn.get(k), memFn.get(k) ? perReq(mem, memFn.get(k).selfPct) : 0, baseFn.get(k) ? perReq(base, baseFn.get(k).selfPct) : 0])
+        .sort((a, b) => Math.abs(b[1] - b[2]) - Math.abs(a[1] - a[2]))
+        .slice(0, scenario === 'read' ? 25 : 12)
+        .map(([f, m, b]) => [`\`${f.name}\``, f.where || '(native)', m.toFixed(1), b.toFixed(1)])), '')
+    }
+  }
+
+  out.push('## Run', '')
+  const t = results.timings
+  out.push(`Builds ${t.buildSeconds?.toFixed(0)} s (${Object.entries(results.builds).map(([b, s]) => `${b} ${s ? `${s.toFixed(0)} s` : 'reused'}`).join(', ')}); cycles ${t.cyclesSeconds?.toFixed(0)} s${t.growthSeconds ? `; growth ${t.growthSeconds.toFixed(0)} s` : ''}${t.profileSeconds ? `; profile ${t.profileSeconds.toFixed(0)} s` : ''}; total ${t.totalSeconds?.toFixed(0)} s.`, '')
+  return `${out.join('\n')}\n`
+}

@@ -1,0 +1,455 @@
+// `npm run bench` (default: 3 cycles of 4 s per scenario, growth to 100k sessions and CPU
+// profiles, under 15 minutes) and `npm run bench -- --quick` (1 cycle of 2 s, no peers, no
+// growth, under 2 minutes once the apps are built; the first run builds them, about 2 minutes).
+// Flags: --rebuild, --only=<server,...>, --cycles=N, --duration=S, --growth=N, --no-growth,
+// --profile, --no-profile, --out=<dir>.
+//
+// Builds the apps under bench/apps (only those that changed), starts the benchmark's own
+// redis-server, then, per cycle, starts each server in turn on a free loopback port, creates
+// 1,000 sessions per target, warms it up, measures each scenario with autocannon (in a child
+// process, 10 connections) and stops it. Medians over the cycles go to bench/results.json and
+// bench/RESULTS.md (a quick run writes under bench/.tmp/quick/ instead).
+import { fork } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { availableParallelism, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { startServer, stopAll } from '../test/support/process.ts'
+import { ROOT, SECRET, buildAll, entryOf, servers } from './lib/apps.mjs'
+import { connectInspector } from './lib/inspector.mjs'
+import { summarizeProfile } from './lib/profile.mjs'
+import { startRedis } from './lib/redis.mjs'
+import { renderResults, summarize } from './lib/report.mjs'
+import { sleep } from './lib/stats.mjs'
+
+const { values: flags } = parseArgs({
+  options: {
+    'quick': { type: 'boolean', default: false },
+    'rebuild': { type: 'boolean', default: false },
+    'only': { type: 'string' },
+    'cycles': { type: 'string' },
+    'duration': { type: 'string' },
+    'growth': { type: 'string' },
+    'no-growth': { type: 'boolean', default: false },
+    'profile': { type: 'boolean', default: false },
+    'no-profile': { type: 'boolean', default: false },
+    'out': { type: 'string' },
+  },
+})
+
+// The full run fits 41 scenarios x 3 cycles, the growth test and the profiles in 15 minutes on
+// 2 cores; `budgetSeconds` shortens later cycles when the first ones ran slow (a busy machine).
+const MODE = flags.quick
+  ? { name: 'quick', cycles: 1, duration: 2, warmup: 1, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 115 }
+  : { name: 'full', cycles: 3, duration: 4, warmup: 2, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 870 }
+if (flags.cycles) MODE.cycles = Number(flags.cycles)
+if (flags.duration) MODE.duration = Number(flags.duration)
+if (flags.growth) MODE.growthTo = Number(flags.growth)
+if (flags['no-growth']) MODE.growthTo = 0
+const CONNECTIONS = 10
+const OUT = flags.out ? join(process.cwd(), flags.out) : flags.quick ? join(ROOT, 'bench/.tmp/quick') : join(ROOT, 'bench')
+const TMP = join(ROOT, 'bench/.tmp')
+const only = flags.only ? new Set(flags.only.split(',')) : undefined
+
+const t0 = Date.now()
+const log = message => console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${message}`)
+
+// ---------------------------------------------------------------------------------------------
+// The load generator, in its own process.
+
+const worker = fork(join(ROOT, 'bench/lib/load-worker.mjs'), [], { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+let nextId = 0
+const pending = new Map()
+worker.on('message', ({ id, result, error }) => {
+  const job = pending.get(id)
+  pending.delete(id)
+  if (error) job?.reject(new Error(error))
+  else job?.resolve(result)
+})
+function call(type, args) {
+  const id = ++nextId
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject })
+    worker.send({ id, type, args })
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function machine() {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '')
+  const meminfo = await readFile('/proc/meminfo', 'utf8').catch(() => '')
+  const version = async (pkg) => {
+    try {
+      return JSON.parse(await readFile(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version
+    }
+    catch {
+      return null
+    }
+  }
+  const versions = {}
+  for (const pkg of ['nuxt', 'nitropack', 'h3', 'unstorage', 'ioredis', 'autocannon', 'nuxt-auth-utils', 'express', 'express-session', 'connect-redis', 'redis', '@scayle/h3-session']) versions[pkg] = await version(pkg)
+  return {
+    nproc: availableParallelism(),
+    cpu: cpuinfo.match(/model name\s*:\s*(.*)/)?.[1] ?? null,
+    memoryGiB: Number(((Number(meminfo.match(/MemTotal:\s*(\d+)/)?.[1] ?? 0)) / 1024 / 1024).toFixed(1)),
+    loadavgAtStart: loadavg(),
+    node: process.version,
+    versions,
+  }
+}
+
+async function rssKiB(pid) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+  return Number(status.match(/VmRSS:\s*(\d+)/)?.[1] ?? 0) || null
+}
+
+/** Distinct cookie headers for the bare apps, as long as the module's (`__Host-sid=<id>.<sig>`). */
+function dummyCookies(count) {
+  return Array.from({ length: count }, () => `__Host-sid=${randomBytes(32).toString('base64url')}.${randomBytes(32).toString('base64url')}`)
+}
+
+function byteLength(text) {
+  return Buffer.byteLength(text, 'utf8')
+}
+
+async function start(server, { redis, extraEnv = {} } = {}) {
+  const cwd = join(TMP, 'run', server.name)
+  await rm(cwd, { recursive: true, force: true })
+  await mkdir(cwd, { recursive: true })
+  const env = { NUXT_SESSION_SECRET: SECRET, ...(server.env ?? {}), ...extraEnv }
+  for (const target of server.targets) {
+    if (target.redisPrefix) await redis.deletePrefix(target.redisPrefix)
+  }
+  return await startServer(entryOf(server.build), { cwd, env, timeout: 30_000 })
+}
+
+async function stop(server, process_, redis) {
+  await process_.stop()
+  for (const target of server.targets) {
+    if (target.redisPrefix) await redis.deletePrefix(target.redisPrefix)
+  }
+}
+
+function pathOf(target, scenario) {
+  return scenario === 'lazy' ? target.routes.lazy : scenario === 'read' ? target.routes.read : target.routes.write
+}
+
+/** 1,000 sessions (cookies) for a target, plus what its first visit and its reads send back. */
+async function prepareTarget(url, target) {
+  const first = await call('probe', { url, path: target.routes.write })
+  let cookies
+  if (target.role === 'baseline') {
+    cookies = dummyCookies(MODE.sessions)
+  }
+  else {
+    const made = await call('sessions', { url, path: target.routes.write, count: MODE.sessions, concurrency: CONNECTIONS, maxSeconds: 60 })
+    if (made.cookies.length !== MODE.sessions) throw new Error(`${target.id}: made ${made.cookies.length} of ${MODE.sessions} sessions: ${JSON.stringify(made.failures)}`)
+    cookies = made.cookies
+  }
+  // One read per session first: fills the module's verified-cookie cache (and the OS's caches),
+  // as a running server's would be, before anything is timed.
+  if (target.role !== 'baseline') await call('load', { url, paths: [target.routes.read], cookies, amount: cookies.length, connections: CONNECTIONS, maxSeconds: 30 })
+  const read = await call('probe', { url, path: target.routes.read, cookie: cookies[0] })
+  const lazy = target.routes.lazy ? await call('probe', { url, path: target.routes.lazy, cookie: cookies[0] }) : undefined
+  const sanity = {
+    firstVisit: { status: first.status, body: first.body, setCookie: first.setCookie, setCookieBytes: first.setCookie.reduce((n, c) => n + byteLength(c), 0), cookieValueBytes: first.setCookie.reduce((n, c) => n + byteLength(c.split(';')[0].split('=').slice(1).join('=')), 0) },
+    read: { status: read.status, body: read.body, setsCookie: read.setCookie.length > 0 },
+    ...(lazy ? { lazy: { status: lazy.status, body: lazy.body, setsCookie: lazy.setCookie.length > 0 } } : {}),
+  }
+  if (read.status !== 200 || first.status !== 200 || (lazy && lazy.status !== 200)) throw new Error(`${target.id}: unexpected status: ${JSON.stringify(sanity)}`)
+  if (target.role !== 'baseline' && !(JSON.parse(read.body).visits >= 1)) throw new Error(`${target.id}: a read with a session cookie did not see the session: ${read.body}`)
+  return { cookies, sanity }
+}
+
+/** CPU time of a process (all its threads), in ms: utime + stime from /proc/<pid>/stat (USER_HZ 100). */
+async function cpuMs(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10 || 0
+}
+
+/** Busy CPU time of the whole machine, in ms (all cores, steal left out). */
+async function machineBusyMs() {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]
+  const [user, nice, system, , , irq, softirq] = line.split(/\s+/).slice(1).map(Number)
+  return (user + nice + system + irq + softirq) * 10
+}
+
+/**
+ * Snapshots CPU use around a measurement: the server's own CPU per request (robust against a
+ * load generator that shares the machine) and the CPU that processes other than the benchmark's
+ * used meanwhile (noise from elsewhere on the machine).
+ */
+async function cpuProbe(serverPid, redisPid) {
+  const pids = [serverPid, worker.pid, redisPid, process.pid]
+  const before = { at: performance.now(), busy: await machineBusyMs(), ours: await Promise.all(pids.map(cpuMs)) }
+  return async (requests) => {
+    const after = { at: performance.now(), busy: await machineBusyMs(), ours: await Promise.all(pids.map(cpuMs)) }
+    const wall = after.at - before.at
+    const used = after.ours.map((v, i) => v - before.ours[i])
+    const ours = used.reduce((a, b) => a + b, 0)
+    return {
+      serverCpuUsPerRequest: requests ? (used[0] * 1000) / requests : null,
+      serverCpu: used[0] / wall,
+      loadgenCpu: used[1] / wall,
+      redisCpu: used[2] / wall,
+      foreignCpu: Math.max(0, (after.busy - before.busy - ours) / wall),
+    }
+  }
+}
+
+async function measure(url, target, scenario, cookies, redis, duration, serverPid) {
+  const counted = Boolean(target.redisPrefix) && target.role !== 'baseline'
+  if (counted) await redis.resetStats()
+  const probe = await cpuProbe(serverPid, redis.pid)
+  const result = await call('load', {
+    url,
+    paths: [pathOf(target, scenario)],
+    cookies: scenario === 'first' ? undefined : cookies,
+    duration,
+    connections: CONNECTIONS,
+    maxSeconds: duration + 20,
+  })
+  Object.assign(result, await probe(result.requests))
+  if (counted) {
+    await sleep(200)
+    const stats = await redis.commandStats()
+    result.redisCommands = Object.fromEntries(Object.entries(stats).map(([cmd, calls]) => [cmd, calls / result.requests]))
+  }
+  return result
+}
+
+/**
+ * Waits (bounded) until the machine is quiet: less than `limit` of one core busy over a second,
+ * so that a run does not start while something else loads the machine. Returns what it saw.
+ */
+async function waitQuiet(maxSeconds, limit = 0.15) {
+  const deadline = Date.now() + maxSeconds * 1000
+  let busy
+  for (;;) {
+    const a = await machineBusyMs()
+    await sleep(1000)
+    busy = ((await machineBusyMs()) - a) / 1000
+    if (busy < limit || Date.now() > deadline) return { busyCores: busy, waitedSeconds: maxSeconds - Math.max(0, (deadline - Date.now()) / 1000) }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function cycle(n, plan, redis, results) {
+  for (const server of plan) {
+    log(`cycle ${n}: ${server.name}`)
+    const proc = await start(server, { redis })
+    try {
+      for (const target of server.targets) {
+        const { cookies, sanity } = await prepareTarget(proc.url, target)
+        if (n === 1) results.sanity[target.id] = sanity
+        const warmPaths = [...new Set(target.scenarios.map(s => pathOf(target, s)))]
+        await call('load', { url: proc.url, paths: warmPaths, cookies, duration: MODE.warmup, connections: CONNECTIONS, maxSeconds: MODE.warmup + 20 })
+        // The scenario order turns by one each cycle, so that none is always first after start-up.
+        const order = target.scenarios.map((_, i) => target.scenarios[(i + n - 1) % target.scenarios.length])
+        for (const scenario of order) {
+          const r = await measure(proc.url, target, scenario, cookies, redis, MODE.duration, proc.child.pid)
+          results.runs.push({ cycle: n, target: target.id, scenario, ...r })
+          log(`  ${target.id.padEnd(24)} ${scenario.padEnd(6)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.p50Us / 1000).toFixed(2)} ms  p99 ${(r.p99Us / 1000).toFixed(2)} ms  server ${r.serverCpuUsPerRequest.toFixed(0)} µs/req (${(r.serverCpu * 100).toFixed(0)} %)  foreign ${(r.foreignCpu * 100).toFixed(0)} %${r.ok !== r.requests ? `  NON-2XX ${JSON.stringify(r.statuses)}` : ''}`)
+        }
+        if (n === 1 && target.redisPrefix && target.role !== 'baseline') {
+          // Round trips, from MONITOR: a small bounded sample per scenario, outside the timings.
+          results.roundTrips[target.id] = {}
+          for (const scenario of target.scenarios.filter(s => s !== 'lazy')) {
+            const seen = await redis.monitor(() => call('load', { url: proc.url, paths: [pathOf(target, scenario)], cookies: scenario === 'first' ? undefined : cookies, amount: MODE.monitorSample, connections: CONNECTIONS, maxSeconds: 30 }))
+            const requests = seen.result.requests
+            const per = counts => Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / requests]))
+            results.roundTrips[target.id][scenario] = { requests, fromClients: per(seen.fromClients), inScripts: per(seen.inScripts) }
+          }
+        }
+      }
+      results.rss.push({ cycle: n, server: server.name, rssKiB: await rssKiB(proc.child.pid) })
+    }
+    finally {
+      await stop(server, proc, redis)
+    }
+  }
+}
+
+/**
+ * Read latency and server memory with 1,000 stored sessions, then with `growthTo`: the extra
+ * sessions are made over HTTP (first-visit writes, bounded in count and time).
+ */
+async function growth(plan, redis) {
+  const out = []
+  for (const name of ['module-memory', 'module-redis']) {
+    const server = plan.find(s => s.name === name)
+    if (!server) continue
+    const target = server.targets[0]
+    log(`growth: ${name}`)
+    // The inspector only serves to collect garbage before each memory reading.
+    const proc = await start(server, { redis, extraEnv: { NODE_OPTIONS: '--inspect=127.0.0.1:0' } })
+    const inspector = await connectInspector(proc.output)
+    try {
+      const { cookies } = await prepareTarget(proc.url, target)
+      await call('load', { url: proc.url, paths: [target.routes.read, target.routes.write], cookies, duration: MODE.warmup, connections: CONNECTIONS, maxSeconds: 30 })
+      const point = async (stored) => {
+        await sleep(1000)
+        const probe = await cpuProbe(proc.child.pid, redis.pid)
+        const read = await call('load', { url: proc.url, paths: [target.routes.read], cookies, duration: MODE.duration, connections: CONNECTIONS, maxSeconds: MODE.duration + 20 })
+        const cpu = await probe(read.requests)
+        const rssUnderLoadKiB = await rssKiB(proc.child.pid)
+        await inspector.collectGarbage()
+        await inspector.collectGarbage()
+        await sleep(500)
+        const memory = await inspector.memoryUsage()
+        return {
+          stored,
+          storeKeys: target.redisPrefix ? await redis.countKeys(target.redisPrefix) : null,
+          redisUsedMemory: target.redisPrefix ? await redis.memory() : null,
+          rps: read.rps,
+          p50Us: read.p50Us,
+          p99Us: read.p99Us,
+          serverCpuUsPerRequest: cpu.serverCpuUsPerRequest,
+          foreignCpu: cpu.foreignCpu,
+          non2xx: read.requests - read.ok,
+          rssUnderLoadKiB,
+          rssKiB: await rssKiB(proc.child.pid),
+          heapUsedKiB: Math.round(memory.heapUsed / 1024),
+        }
+      }
+      const small = await point(MODE.sessions)
+      const extra = MODE.growthTo - MODE.sessions
+      const started = Date.now()
+      const made = await call('load', { url: proc.url, paths: [target.routes.write], amount: extra, connections: CONNECTIONS, maxSeconds: MODE.growthMaxSeconds })
+      const seconds = (Date.now() - started) / 1000
+      log(`  made ${made.ok} sessions in ${seconds.toFixed(1)} s`)
+      const large = await point(MODE.sessions + made.ok)
+      out.push({ target: target.id, small, large, creation: { asked: extra, made: made.ok, seconds, rps: made.rps } })
+    }
+    finally {
+      inspector.close()
+      await stop(server, proc, redis)
+    }
+  }
+  return out
+}
+
+/**
+ * CPU profiles (`--cpu-prof`) of the bare app and of module-memory while they serve the lazy
+ * route, then reads; each summarized by self time over its own timed window only.
+ */
+async function profile(plan, redis) {
+  const out = {}
+  for (const name of ['baseline', 'module-memory']) {
+    const server = plan.find(s => s.name === name) ?? servers('').find(s => s.name === name)
+    const target = server.targets[0]
+    const dir = join(TMP, 'profile', name)
+    await rm(dir, { recursive: true, force: true })
+    await mkdir(dir, { recursive: true })
+    log(`profile: ${name} /api/lazy and /api/read with --cpu-prof`)
+    const proc = await start(server, { redis, extraEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-interval=250 --cpu-prof-dir=${dir}` } })
+    const windows = {}
+    try {
+      const { cookies } = await prepareTarget(proc.url, target)
+      await call('load', { url: proc.url, paths: [target.routes.lazy, target.routes.read], cookies, duration: MODE.warmup, connections: CONNECTIONS, maxSeconds: 30 })
+      for (const scenario of ['lazy', 'read']) {
+        const from = Number(process.hrtime.bigint() / 1000n)
+        const run = await call('load', { url: proc.url, paths: [pathOf(target, scenario)], cookies, duration: MODE.duration, connections: CONNECTIONS, maxSeconds: MODE.duration + 20 })
+        windows[scenario] = { run, window: { from, to: Number(process.hrtime.bigint() / 1000n) } }
+      }
+    }
+    finally {
+      await stop(server, proc, redis)
+    }
+    out[name] = {}
+    for (const [scenario, { run, window }] of Object.entries(windows)) {
+      out[name][scenario] = { rps: run.rps, requests: run.requests, seconds: run.seconds, ...await summarizeProfile(dir, ROOT, window) }
+    }
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const results = {
+    mode: MODE.name,
+    settings: { ...MODE, connections: CONNECTIONS },
+    date: new Date().toISOString(),
+    machine: await machine(),
+    timings: {},
+    builds: {},
+    runs: [],
+    sanity: {},
+    roundTrips: {},
+    rss: [],
+  }
+  log(`mode ${MODE.name}: ${MODE.cycles} cycle(s), ${MODE.duration} s per scenario, ${CONNECTIONS} connections`)
+  const redis = await startRedis()
+  results.machine.redis = redis.version
+  log(`private redis-server ${redis.version} on ${redis.url}`)
+  try {
+    let phase = Date.now()
+    results.builds = await buildAll({ redisUrl: redis.url, force: flags.rebuild, log })
+    results.timings.buildSeconds = (Date.now() - phase) / 1000
+    log(`builds ready (${results.timings.buildSeconds.toFixed(0)} s)`)
+
+    const plan = servers(redis.url)
+      .filter(s => (!only || only.has(s.name)) && (MODE.peers || !s.peer))
+      .map(s => ({ ...s, targets: s.targets.filter(t => MODE.peers || !t.peer) }))
+    results.quiet = await waitQuiet(MODE.quietSeconds)
+    log(`machine busy before the cycles: ${(results.quiet.busyCores * 100).toFixed(0)} % of a core (waited ${results.quiet.waitedSeconds.toFixed(0)} s)`)
+    phase = Date.now()
+    const scenarios = plan.flatMap(s => s.targets).reduce((n, t) => n + t.scenarios.length, 0)
+    results.durations = []
+    for (let n = 1; n <= MODE.cycles; n++) {
+      const cycleStart = Date.now()
+      results.durations.push(MODE.duration)
+      await cycle(n, plan, redis, results)
+      // Later cycles get shorter scenarios if the whole run would not fit its time budget.
+      const cycleSeconds = (Date.now() - cycleStart) / 1000
+      const left = MODE.cycles - n
+      if (left > 0) {
+        const overhead = Math.max(0, cycleSeconds - scenarios * MODE.duration)
+        const reserve = (MODE.growthTo ? 2 * MODE.growthMaxSeconds + 40 : 0) + 30
+        const available = MODE.budgetSeconds - (Date.now() - t0) / 1000 - reserve
+        const fits = Math.floor((2 * ((available / left) - overhead)) / scenarios) / 2
+        if (fits < MODE.duration) {
+          MODE.duration = Math.max(2, fits)
+          log(`time budget: ${left} cycle(s) left, next scenarios ${MODE.duration} s`)
+        }
+      }
+    }
+    results.timings.cyclesSeconds = (Date.now() - phase) / 1000
+
+    if (MODE.growthTo > MODE.sessions) {
+      phase = Date.now()
+      results.growth = await growth(plan, redis)
+      results.timings.growthSeconds = (Date.now() - phase) / 1000
+    }
+
+    results.summary = summarize(results, plan)
+    const missed = results.summary.rows.some(r => r.pass === false)
+    if (!flags['no-profile'] && (flags.profile || (missed && MODE.autoProfile))) {
+      phase = Date.now()
+      results.profile = await profile(plan, redis)
+      results.timings.profileSeconds = (Date.now() - phase) / 1000
+    }
+  }
+  finally {
+    await stopAll()
+    await redis.stop()
+    worker.disconnect()
+  }
+  results.timings.totalSeconds = (Date.now() - t0) / 1000
+  await mkdir(OUT, { recursive: true })
+  await writeFile(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
+  await writeFile(join(OUT, 'RESULTS.md'), renderResults(results))
+  log(`done in ${results.timings.totalSeconds.toFixed(0)} s: ${join(OUT, 'RESULTS.md')}`)
+}
+
+main().catch(async (error) => {
+  console.error(error)
+  await stopAll().catch(() => {})
+  worker.disconnect()
+  process.exitCode = 1
+})
