@@ -632,17 +632,14 @@ const verifiedCookies = new WeakMap<ResolvedConfig, Map<string, Verified>>()
 /**
  * The signature check and the store key of a cookie value, remembered per options for the
  * values seen recently: a returning visitor costs no crypto. Only values that verified are kept,
- * so forged cookies cannot fill the cache; it holds at most 10,000 entries, least recent out.
+ * so forged cookies cannot fill the cache; it holds at most 10,000 entries, oldest out.
  */
 async function _verified(config: ResolvedConfig, value: string): Promise<Verified | undefined> {
   let cache = verifiedCookies.get(config)
   if (!cache) verifiedCookies.set(config, cache = new Map())
+  // Oldest-first eviction rather than strict LRU: no map churn on the hot path of every hit.
   const hit = cache.get(value)
-  if (hit) {
-    cache.delete(value)
-    cache.set(value, hit)
-    return hit
-  }
+  if (hit) return hit
   const verified = await verifyCookieValue(config.secrets, config.name, value)
   if (!verified) return undefined
   const entry = { ...verified, key: await storeKeyOf(verified.id) }
