@@ -50,7 +50,7 @@ describe.skipIf(!binaries.ok)('[nuxt-server-session] RedisSessionStore on a Redi
 
   describeStoreConformance('RedisSessionStore on a Redis Cluster (ioredis Cluster, 3 masters)', async () => ({
     store: new RedisSessionStore(client, { prefix: `${PREFIX}:conformance` }),
-  }))
+  }), { raw: false })
 
   describe('[nuxt-server-session] RedisSessionStore on a Redis Cluster over HTTP', () => {
     let store: RedisSessionStore

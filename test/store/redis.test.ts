@@ -70,12 +70,12 @@ describe('[nuxt-server-session] RedisSessionStore conformance', () => {
     // No `raw`: the suite's raw access stores one string per record, a RedisSessionStore
     // record is a HASH. The raw-based checks are done below, on the hash.
     store: new RedisSessionStore(redis, { prefix: `${BASE}:conformance` }),
-  }))
+  }), { raw: false })
 
   describeStoreConformance('RedisSessionStore from a redis:// URL (real Redis, store-owned client)', async () => {
     const store = new RedisSessionStore(`redis://${REDIS.host}:${REDIS.port}`, { prefix: `${BASE}:conformance-url` })
     return { store, cleanup: () => store.close() }
-  })
+  }, { raw: false })
 })
 
 describe('[nuxt-server-session] RedisSessionStore: storage layout (one HASH per session)', () => {
