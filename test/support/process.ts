@@ -86,17 +86,23 @@ export interface StartOptions {
   env?: Record<string, string>
   /** How long the server may take to answer, in ms. */
   timeout?: number
+  /**
+   * The program and its arguments placed before the entry, for another runtime
+   * (`['/path/to/bun']`, `['/path/to/deno', 'run', '-A']`); the Node that runs vitest by default.
+   */
+  command?: string[]
 }
 
 /**
- * Runs a built Nitro/Nuxt server entry with the Node that runs vitest, on a free loopback port,
+ * Runs a built Nitro/Nuxt server entry with the Node that runs vitest (or `command`), on a free loopback port,
  * and resolves once it answers HTTP (any status). Rejects with its output if it exits first or
  * does not answer in time.
  */
-export async function startServer(entry: string, { cwd, env = {}, timeout = 20_000 }: StartOptions): Promise<ServerProcess> {
+export async function startServer(entry: string, { cwd, env = {}, timeout = 20_000, command = [process.execPath] }: StartOptions): Promise<ServerProcess> {
   const port = await getRandomPort('127.0.0.1')
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, [entry], {
+  const [program, ...args] = command
+  const child = spawn(program!, [...args, entry], {
     cwd,
     env: { ...baseEnv(), PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
