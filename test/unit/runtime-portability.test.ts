@@ -46,7 +46,8 @@ function inTypePosition(node: ts.Node): boolean {
 /** A name looked up in scope: not a property name (`a.name`, `{ name: 1 }`) nor a declared name. */
 function isFreeReference(node: ts.Identifier): boolean {
   const parent = node.parent
-  if ((ts.isPropertyAccessExpression(parent) || ts.isQualifiedName(parent)) && parent.name === node) return false
+  if (ts.isPropertyAccessExpression(parent) && parent.name === node) return false
+  if (ts.isQualifiedName(parent) && parent.right === node) return false
   if ((ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent) || ts.isMethodDeclaration(parent) || ts.isPropertySignature(parent) || ts.isGetAccessor(parent) || ts.isSetAccessor(parent)) && parent.name === node) return false
   if (ts.isBindingElement(parent) && parent.propertyName === node) return false
   return !((ts.isVariableDeclaration(parent) || ts.isFunctionDeclaration(parent) || ts.isClassDeclaration(parent) || ts.isParameter(parent)) && parent.name === node)

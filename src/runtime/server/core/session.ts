@@ -14,6 +14,12 @@ const STATE = Symbol.for('nuxt-server-session:state')
 type Data = Record<string, unknown>
 type EventWithState = H3Event & { [STATE]?: SessionState }
 
+/** Placeholders until a session is loaded or started; replaced, never changed in place. */
+const EMPTY_DATA: Data = Object.freeze({}) as Data
+const EMPTY_SNAPSHOT: Map<string, string> = new Map()
+const RESOLVED = Promise.resolve()
+const FACADE_STATE = Symbol('nuxt-server-session:facade-state')
+
 /**
  * Mounts the session on `event` and loads it: reads and verifies the cookie, then one store
  * read. Afterwards `event.context.sessionHandler` is the session. Calls in the same request
@@ -61,34 +67,61 @@ export function getMountedSession(event: H3Event): SessionState | undefined {
  * string per top-level key) to find what changed, and the cookie to send.
  */
 export class SessionState {
-  readonly ready: Promise<ServerSession>
-  readonly session: ServerSession
-  id = ''
-  private key?: Promise<string>
-  data: Data = {}
-  private snapshot = new Map<string, string>()
-  createdAt = 0
-  private touchedAt = 0
+  // Fields are declared and set in the constructor, never initialised in place: Nitro lowers
+  // class fields for older targets into Object.defineProperty calls, which cost every request.
+  declare readonly event: H3Event
+  declare readonly config: ResolvedConfig
+  /** Mounted inside a cached handler: anonymous, never saved, never sets a cookie. */
+  declare private readonly detached: boolean
+  declare readonly ready: Promise<ServerSession>
+  declare readonly session: ServerSession
+  declare id: string
+  declare private key: Promise<string> | undefined
+  declare data: Data
+  declare private snapshot: Map<string, string>
+  declare createdAt: number
+  declare private touchedAt: number
   /** The user this session was signed in for (`signInSession`), kept with the record. */
-  userId?: string
+  declare userId: string | undefined
   /** The record's own fields (the user) changed: the next commit writes even without data changes. */
-  private metaDirty = false
-  isNew = true
+  declare private metaDirty: boolean
+  declare isNew: boolean
   /** A record exists in the store under `key`. */
-  private persisted = false
+  declare private persisted: boolean
   /** The request carried a cookie of ours (valid or not): clear it if no session is kept. */
-  private hadCookie = false
+  declare private hadCookie: boolean
   /** The cookie value the browser holds, when it is the current one. */
-  private cookieInBrowser?: string
+  declare private cookieInBrowser: string | undefined
   /** The signed cookie value of the current id, once computed. */
-  private signed?: string
-  private signing?: Promise<string>
-  private cookieToSend = false
-  private closed = false
-  private queue: Promise<void> = Promise.resolve()
+  declare private signed: string | undefined
+  declare private signing: Promise<string> | undefined
+  declare private cookieToSend: boolean
+  declare private closed: boolean
+  /** The last I/O operation queued by `_serial`, once there is one. */
+  declare private queue: Promise<void> | undefined
 
-  constructor(readonly event: H3Event, readonly config: ResolvedConfig, private readonly detached = false) {
-    this.session = this._facade()
+  constructor(event: H3Event, config: ResolvedConfig, detached = false) {
+    this.event = event
+    this.config = config
+    this.detached = detached
+    this.id = ''
+    this.key = undefined
+    this.data = EMPTY_DATA
+    this.snapshot = EMPTY_SNAPSHOT
+    this.createdAt = 0
+    this.touchedAt = 0
+    this.userId = undefined
+    this.metaDirty = false
+    this.isNew = true
+    this.persisted = false
+    this.hadCookie = false
+    this.cookieInBrowser = undefined
+    this.signed = undefined
+    this.signing = undefined
+    this.cookieToSend = false
+    this.closed = false
+    this.queue = undefined
+    this.session = new SessionFacade(this) as unknown as ServerSession
     if (config.autoSave && !detached) installAutoSave(event, this)
     this.ready = this._load().then(() => {
       // A cached handler's context is the visitor's own: leave its sessionHandler alone.
@@ -187,7 +220,7 @@ export class SessionState {
   private _fresh(): void {
     this.userId = undefined
     this.data = {}
-    this.snapshot = new Map()
+    this.snapshot = EMPTY_SNAPSHOT
     this.createdAt = this.touchedAt = this.config.now()
     this.isNew = true
     this.persisted = false
@@ -335,7 +368,7 @@ export class SessionState {
    */
   private _serial(op: () => Promise<void>): Promise<void> {
     // A failed load has no session to act on: the caller already got that error.
-    const run = this.queue.then(() => this.ready.then(op, () => {}))
+    const run = (this.queue ?? RESOLVED).then(() => this.ready.then(op, () => {}))
     this.queue = run.then(() => {}, () => {})
     return run
   }
@@ -364,10 +397,6 @@ export class SessionState {
     finally {
       clearTimeout(timer)
     }
-  }
-
-  private _facade(): ServerSession {
-    return new SessionFacade(this) as unknown as ServerSession
   }
 
   /** @internal */
@@ -419,7 +448,7 @@ export class SessionState {
     if (!oldKey) return
     // The new record exists before the old one goes, so a failure never loses the session.
     this.persisted = false
-    this.snapshot = new Map()
+    this.snapshot = EMPTY_SNAPSHOT
     try {
       await this.commit(true)
     }
@@ -693,17 +722,19 @@ function _deviceLabel(event: H3Event, config: ResolvedConfig): string | undefine
  * methods as own functions, so that `const { update, save } = session` works too.
  */
 class SessionFacade {
-  readonly set: (data: Data) => void
-  readonly update: (change: ((data: Data) => Data) | Data) => void
-  readonly save: () => Promise<void>
-  readonly destroy: () => Promise<void>
-  readonly regenerate: () => Promise<void>
-  readonly reload: () => Promise<void>
-  readonly touch: () => Promise<void>
-  readonly #state: SessionState
+  // Declared and set in the constructor, for the reason given on SessionState.
+  declare readonly set: (data: Data) => void
+  declare readonly update: (change: ((data: Data) => Data) | Data) => void
+  declare readonly save: () => Promise<void>
+  declare readonly destroy: () => Promise<void>
+  declare readonly regenerate: () => Promise<void>
+  declare readonly reload: () => Promise<void>
+  declare readonly touch: () => Promise<void>
+  /** The state, under a symbol of this module: not an app-visible key. */
+  declare readonly [FACADE_STATE]: SessionState
 
   constructor(state: SessionState) {
-    this.#state = state
+    this[FACADE_STATE] = state
     this.set = data => state.setData(data)
     this.update = change => state.updateData(change)
     this.save = () => state.flush(true)
@@ -714,26 +745,26 @@ class SessionFacade {
   }
 
   get id(): string {
-    return this.#state.id
+    return this[FACADE_STATE].id
   }
 
   get data(): Readonly<Data> {
-    return this.#state.data
+    return this[FACADE_STATE].data
   }
 
   get isNew(): boolean {
-    return this.#state.isNew
+    return this[FACADE_STATE].isNew
   }
 
   get userId(): string | undefined {
-    return this.#state.userId
+    return this[FACADE_STATE].userId
   }
 
   get createdAt(): number {
-    return this.#state.createdAt
+    return this[FACADE_STATE].createdAt
   }
 
   get expiresAt(): number {
-    return this.#state.expiresAtNow()
+    return this[FACADE_STATE].expiresAtNow()
   }
 }
