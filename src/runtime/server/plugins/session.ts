@@ -1,24 +1,31 @@
 import type { H3Event } from 'h3'
 import { defineNitroPlugin, useStorage } from 'nitropack/runtime'
-import { DEFAULTS } from '../../defaults'
+import type { SessionOptions } from '../../types'
 import { responseSettled } from '../core/auto-save'
-import { consoleLogger, isProduction, resolveConfig } from '../core/config'
+import { consoleLogger, resolveConfig } from '../core/config'
 import { exposeEvent } from '../core/cookie'
+import { SessionConfigError } from '../core/errors'
 import { UnstorageSessionStore } from '../stores/unstorage'
-import { parseSecret, sessionOptions } from '../utils/session'
+import { sessionOptions } from '../utils/session'
 
 /**
  * Wires sessions into every request, lazily: nothing is read or written until a handler calls
  * `useServerSession`. At start it checks the options, so production refuses to run without a
- * proper secret rather than failing on the first request.
+ * proper secret rather than failing on the first request (on Cloudflare Workers, see below).
  */
 export default defineNitroPlugin((nitroApp) => {
-  const options = sessionOptions()
-  const secrets = parseSecret(options.secret)
-  if (isProduction() && (secrets.length === 0 || secrets.some(s => s.length < DEFAULTS.minSecretLength))) {
-    throw new Error(`[nuxt-server-session] Missing or short session secret. Set NUXT_SESSION_SECRET to a random string of at least ${DEFAULTS.minSecretLength} characters (or a JSON array of them, the last one signing, to rotate).`)
+  let options: SessionOptions | undefined
+  try {
+    options = sessionOptions()
   }
-  resolveConfig(options)
+  catch (error) {
+    // Workers run this at the Worker's global scope, where Nitro may not see the Worker's vars
+    // and secrets yet (it gets them with each request unless nodejs_compat is on). Throwing here
+    // would stop every Worker, also a well-configured one; each request that needs a session
+    // checks the secret again instead and fails with this error until it is set.
+    if (!(error instanceof SessionConfigError && _isCloudflareWorkers())) throw error
+  }
+  if (options) resolveConfig(options)
 
   // The automatic save holds the response until the session is stored. Nitro's local fetch
   // (SSR `$fetch`, Workers) reads the response as soon as the handler returns, so the handler,
@@ -43,7 +50,7 @@ export default defineNitroPlugin((nitroApp) => {
     }
   }
 
-  if (options.store instanceof UnstorageSessionStore) {
+  if (options?.store instanceof UnstorageSessionStore) {
     if (useStorage().getMount(options.store.prefix).base === '') {
       // The module mounts a default at build; a name changed at run time may match no mount.
       consoleLogger.warn(`No storage is mounted at "${options.store.prefix}": sessions go to the root storage (memory by default). Mount one there, or set NUXT_SESSION_STORAGE to a mount that exists.`)
@@ -51,6 +58,11 @@ export default defineNitroPlugin((nitroApp) => {
     _scheduleSweep(options.store)
   }
 })
+
+/** workerd, the runtime of Cloudflare Workers (`navigator.userAgent`, on since compatibility date 2022-03-21). */
+function _isCloudflareWorkers(): boolean {
+  return globalThis.navigator?.userAgent === 'Cloudflare-Workers'
+}
 
 /** Sweeps expired records on a schedule where the mount's driver does not expire keys itself. */
 function _scheduleSweep(store: UnstorageSessionStore): void {

@@ -1,6 +1,8 @@
 import type { H3Event } from 'h3'
 import { useEvent, useRuntimeConfig, useStorage } from 'nitropack/runtime'
+import { DEFAULTS } from '../../defaults'
 import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig } from '../../types'
+import { consoleLogger, isProduction } from '../core/config'
 import { generateId } from '../core/crypto'
 import { SessionConfigError } from '../core/errors'
 import { listSessions, revokeSession, revokeSessions, signInSession } from '../core/devices'
@@ -35,7 +37,14 @@ export function useServerSession<T = SessionData>(event?: H3Event): Promise<Serv
   catch (error) {
     return Promise.reject(Object.assign(new SessionConfigError('useServerSession() was called without an event while Nitro\'s async context is off. Pass the event, useServerSession(event), or enable it: nitro: { experimental: { asyncContext: true } }.'), { cause: error }))
   }
-  return useSession<T>(current, sessionOptions())
+  let options: SessionOptions
+  try {
+    options = sessionOptions(current)
+  }
+  catch (error) {
+    return Promise.reject(error)
+  }
+  return useSession<T>(current, options)
 }
 
 /**
@@ -77,20 +86,42 @@ export async function revokeServerSessions(event: H3Event, options: { userId?: s
   return revokeSessions(event, options)
 }
 
-let cached: { source: SessionRuntimeConfig, options: SessionOptions } | undefined
+/** Why production refuses to serve sessions: it names the env var, never the value. */
+const MISSING_SECRET = `Missing or short session secret. Set NUXT_SESSION_SECRET to a random string of at least ${DEFAULTS.minSecretLength} characters (or a JSON array of them, the last one signing, to rotate).`
+
+let cached: { source: SessionRuntimeConfig | string, options: SessionOptions } | undefined
 
 /**
  * The core options built from `runtimeConfig.session` (with its env overrides), once per
- * config object: the store and the parsed secrets are reused by every request.
+ * config: the store and the parsed secrets are reused by every request.
+ *
+ * @param event The request, whose runtime config is used when the shared one has no secret.
+ * @throws {SessionConfigError} in production, when the secret is missing or shorter than 32
+ * characters.
  */
-export function sessionOptions(): SessionOptions {
-  const config = (useRuntimeConfig() as unknown as { session: SessionRuntimeConfig }).session
-  if (cached?.source === config) return cached.options
+export function sessionOptions(event?: H3Event): SessionOptions {
+  let config = (useRuntimeConfig() as unknown as { session: SessionRuntimeConfig }).session
+  let source: SessionRuntimeConfig | string = config
+  if (event && !config.secret) {
+    // Cloudflare Workers (without nodejs_compat) hand the Worker's vars and secrets to Nitro
+    // with each request, after Nitro built its shared runtime config at startup: only the
+    // request's config sees them. That is a new object per request, so it is cached by content.
+    config = (useRuntimeConfig(event) as unknown as { session: SessionRuntimeConfig }).session
+    source = JSON.stringify(config)
+  }
+  if (cached?.source === source) return cached.options
   const { cookie } = config
+  const secret = _secretOrThrowaway(config.secret)
+  if (isProduction() && (secret.length === 0 || secret.some(s => s.length < DEFAULTS.minSecretLength))) {
+    // Found by a request rather than by the check at startup (Workers): the server is up, so
+    // the logs must say it too.
+    if (event) consoleLogger.error(MISSING_SECRET)
+    throw new SessionConfigError(MISSING_SECRET)
+  }
   const options: SessionOptions = {
     store: redisStoreFromConfig(config.redis, config.ttl)
       ?? new UnstorageSessionStore(useStorage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
-    secret: _secretOrThrowaway(config.secret),
+    secret,
     ...(config.name ? { name: config.name } : {}),
     cookie: {
       path: cookie.path,
@@ -113,7 +144,7 @@ export function sessionOptions(): SessionOptions {
     maxSessionsPerUser: Number(config.maxSessionsPerUser) || 0,
     sessionLimit: config.sessionLimit === 'refuse' ? 'refuse' : 'evict-oldest',
   }
-  cached = { source: config, options }
+  cached = { source, options }
   return options
 }
 
