@@ -7,6 +7,8 @@ import { build, copyPublicAssets, createNitro, prepare } from 'nitropack'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { baseEnv, run, startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
+import { freePort, redisBinaries, startRedisServer } from '../support/redis'
+import type { RedisProcess } from '../support/redis'
 import { itPassesTheRuntimeChecks } from '../support/runtime-checks'
 import { Client } from '../support/server'
 
@@ -125,6 +127,20 @@ function built(preset: Preset): Promise<Built> {
   return result
 }
 
+/** Starts `target`'s build of the fixture with `env` in `cwd`, on a free loopback port. */
+async function startTarget(target: Target, cwd: string, env: Record<string, string>): Promise<ServerProcess> {
+  const { entry } = await built(target.preset)
+  const port = await getRandomPort('127.0.0.1')
+  return startServer(entry, { cwd, command: target.command, port, env: { ...runtimeEnv, ...target.listen?.(port), ...env } })
+}
+
+/** A client of `server` holding the session cookie of `from`, as a browser keeps it across a restart. */
+function withCookieOf(from: Client, server: ServerProcess): Client {
+  const c = new Client(server.url)
+  c.jar.set('__Host-sid', from.jar.get('__Host-sid')!)
+  return c
+}
+
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'nss-bun-deno-'))
   runtimeEnv = { DENO_NO_UPDATE_CHECK: '1', DENO_DIR: join(tmp, 'deno-dir'), NO_COLOR: '1' }
@@ -135,25 +151,14 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true })
 })
 
-describe.each(TARGETS)('[nuxt-server-session] $name', ({ preset, command, store, listen }) => {
+describe.each(TARGETS)('[nuxt-server-session] $name', (target) => {
+  const { preset, command, store, listen } = target
   let entry: string
   let warnings: string[]
   /** The working directory of the server: the default fs store writes under `<cwd>/.data/session`. */
   let cwd: string
   let server: ServerProcess
-
-  /** Starts the build with `env` in `dir` (by default the target's working directory). */
-  async function start(env: Record<string, string>, dir = cwd): Promise<ServerProcess> {
-    const port = await getRandomPort('127.0.0.1')
-    return startServer(entry, { cwd: dir, command, port, env: { ...runtimeEnv, ...listen?.(port), ...env } })
-  }
-
-  /** A client of `target` holding the session cookie of `from`, as a browser keeps it across a restart. */
-  function withCookieOf(from: Client, target: ServerProcess): Client {
-    const c = new Client(target.url)
-    c.jar.set('__Host-sid', from.jar.get('__Host-sid')!)
-    return c
-  }
+  const start = (env: Record<string, string>, dir = cwd) => startTarget(target, dir, env)
 
   beforeAll(async () => {
     ({ entry, warnings } = await built(preset))
@@ -233,5 +238,51 @@ describe.each(TARGETS)('[nuxt-server-session] $name', ({ preset, command, store,
     expect(result.code).not.toBeNull()
     expect(result.output).toMatch(/Missing or short session secret\. Set NUXT_SESSION_SECRET/)
     expect(result.output).not.toContain('too-short-secret')
+  })
+})
+
+const binaries = redisBinaries()
+if (!binaries.ok) console.log(`[skip] Redis on Bun and Deno skipped: ${binaries.reason}`)
+
+/**
+ * The Redis store chosen at run time (NUXT_SESSION_REDIS_URL), through ioredis on each runtime's
+ * node:net; on deno-deploy it is the shared store the build warning asks for.
+ */
+describe.skipIf(!binaries.ok)('[nuxt-server-session] Redis store chosen at run time on Bun and Deno', () => {
+  let redis: RedisProcess
+
+  beforeAll(async () => {
+    redis = await startRedisServer(await freePort())
+  })
+
+  afterAll(async () => {
+    await redis?.stop()
+  })
+
+  describe.each(TARGETS.filter(t => t.preset !== 'node-server'))('$name, on Redis', (target) => {
+    let cwd: string
+    let server: ServerProcess
+    const start = () => startTarget(target, cwd, { NUXT_SESSION_SECRET: SECRET, NUXT_SESSION_REDIS_URL: `redis://127.0.0.1:${redis.port}`, NUXT_SESSION_REDIS_PREFIX: `nss-${target.preset}` })
+
+    beforeAll(async () => {
+      cwd = await mkdtemp(join(tmp, `cwd-${target.preset}-redis-`))
+      server = await start()
+    }, 60_000)
+
+    afterAll(async () => {
+      await server?.stop()
+    })
+
+    itPassesTheRuntimeChecks(() => server.url)
+
+    it('keeps sessions across a restart in Redis, with nothing on disk', async () => {
+      const c = new Client(server.url)
+      await c.fetch('/api/login?name=erin')
+      await c.json('/api/visits')
+      await server.stop()
+      server = await start()
+      expect(await withCookieOf(c, server).json('/api/me')).toMatchObject({ user: 'erin', visits: 1 })
+      expect(await filesUnder(join(cwd, '.data'))).toEqual([])
+    })
   })
 })
