@@ -91,6 +91,8 @@ export interface StartOptions {
    * (`['/path/to/bun']`, `['/path/to/deno', 'run', '-A']`); the Node that runs vitest by default.
    */
   command?: string[]
+  /** The port to listen on, for a server told its address otherwise than by PORT (which is set too); a free one by default. */
+  port?: number
 }
 
 /**
@@ -98,8 +100,8 @@ export interface StartOptions {
  * and resolves once it answers HTTP (any status). Rejects with its output if it exits first or
  * does not answer in time.
  */
-export async function startServer(entry: string, { cwd, env = {}, timeout = 20_000, command = [process.execPath] }: StartOptions): Promise<ServerProcess> {
-  const port = await getRandomPort('127.0.0.1')
+export async function startServer(entry: string, { cwd, env = {}, timeout = 20_000, command = [process.execPath], port: wanted }: StartOptions): Promise<ServerProcess> {
+  const port = wanted ?? await getRandomPort('127.0.0.1')
   const url = `http://127.0.0.1:${port}`
   const [program, ...args] = command
   const child = spawn(program!, [...args, entry], {
