@@ -36,6 +36,21 @@ describe('[nuxt-server-session] security rule 1: session ids', () => {
       await server.close()
     }
   })
+  it('rule 1: signatures and store keys are exactly Web Crypto\'s HMAC-SHA-256 and SHA-256, on whichever implementation runs', async () => {
+    // The core computes them with Node's crypto where the runtime offers it, else with Web
+    // Crypto (Workers): a cookie or a store key made on one must work on the other.
+    const subtle = globalThis.crypto.subtle
+    const encoder = new TextEncoder()
+    const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map(b => b.toString(16).padStart(2, '0')).join('')
+    for (const secret of [SECRET, 'ünïcödé-secret-0123456789-0123456789-0123456789']) {
+      const id = generateId()
+      const key = await subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+      const expected = new Uint8Array(await subtle.sign('HMAC', key, encoder.encode(`nuxt-server-session/v1\u0000__Host-sid\u0000${id}`)))
+      const value = await signCookieValue(secret, '__Host-sid', id)
+      expect(fromBase64url(value.slice(44))).toEqual(expected)
+      expect(await storeKeyOf(id)).toBe(hex(await subtle.digest('SHA-256', encoder.encode(id))))
+    }
+  })
 })
 
 describe('[nuxt-server-session] security rule 2: cookie holds only a signed id, strict mode', () => {
