@@ -61,6 +61,10 @@ export function installAutoSave(event: H3Event, state: SessionState): void {
   const hold = (call?: Call) => {
     if (call) held.push(call)
     if (phase !== 'open') return
+    if (call?.method === 'end' && held.length === 1 && res.statusCode < 500 && state.idle()) {
+      // A whole response, and nothing to save or send (a read, an unchanged session): it goes now.
+      return settle()
+    }
     phase = 'saving'
     if (res.statusCode >= 500) {
       state.close()

@@ -99,6 +99,10 @@ export class SessionState {
   declare private closed: boolean
   /** The last I/O operation queued by `_serial`, once there is one. */
   declare private queue: Promise<void> | undefined
+  /** Operations queued by `_serial` and not yet finished. */
+  declare private running: number
+  /** The load has finished (successfully or not). */
+  declare private loaded: boolean
 
   constructor(event: H3Event, config: ResolvedConfig, detached = false) {
     this.event = event
@@ -121,14 +125,18 @@ export class SessionState {
     this.cookieToSend = false
     this.closed = false
     this.queue = undefined
+    this.running = 0
+    this.loaded = false
     this.session = new SessionFacade(this) as unknown as ServerSession
     if (config.autoSave && !detached) installAutoSave(event, this)
     this.ready = this._load().then(() => {
+      this.loaded = true
       // A cached handler's context is the visitor's own: leave its sessionHandler alone.
       if (!detached) event.context.sessionHandler = this.session
       return this.session
     }, (error) => {
       // The session is unknown, not empty: nothing may be written or cleared for it.
+      this.loaded = true
       this.closed = true
       throw error
     })
@@ -141,7 +149,9 @@ export class SessionState {
     const read = this.detached ? { kind: 'none' as const } : requestSessionCookie(this.event, config.name)
     this.hadCookie = read.kind !== 'none'
     if (read.kind === 'value') {
-      const verified = await _verified(config, read.value)
+      // A returning visitor's cookie is usually known already: no await then.
+      let verified = _knownCookie(config, read.value)
+      if (!verified) verified = await _verified(config, read.value)
       if (verified) {
         const record = await this._read(verified.key)
         if (record) {
@@ -367,10 +377,44 @@ export class SessionState {
    * the state the previous one left (its id, whether it is stored), never from a half-done one.
    */
   private _serial(op: () => Promise<void>): Promise<void> {
+    this.running++
     // A failed load has no session to act on: the caller already got that error.
     const run = (this.queue ?? RESOLVED).then(() => this.ready.then(op, () => {}))
-    this.queue = run.then(() => {}, () => {})
+    this.queue = run.then(() => {
+      this.running--
+    }, () => {
+      this.running--
+    })
     return run
+  }
+
+  /**
+   * Whether a `flush()` now would do nothing: the session is loaded, no operation is running,
+   * and there is nothing to write, no cookie to send or clear. The automatic save then lets the
+   * response go at once. Errs on the side of `false`: the full flush decides those cases.
+   */
+  idle(): boolean {
+    if (!this.loaded || this.running > 0) return false
+    if (this.closed) return true
+    if (this.cookieToSend || this.metaDirty) return false
+    if (this.persisted ? this._touchDue() : (this.config.saveUninitialized || (this.hadCookie && this.cookieInBrowser === undefined))) return false
+    const { snapshot, data } = this
+    let keys = 0
+    for (const k in data) {
+      if (!Object.hasOwn(data, k)) continue
+      keys++
+      const before = snapshot.get(k)
+      if (before === undefined) return false
+      let json: string | undefined
+      try {
+        json = JSON.stringify(data[k])
+      }
+      catch {
+        return false
+      }
+      if (json !== before) return false
+    }
+    return keys === snapshot.size
   }
 
   /** Stops further writes: used once the response has gone with a 5xx. */
@@ -378,25 +422,37 @@ export class SessionState {
     this.closed = true
   }
 
-  private async _store<R>(op: () => Promise<R>): Promise<R> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SessionStoreError(new Error(`Store operation timed out after ${this.config.storeTimeout} ms`))), this.config.storeTimeout)
+  /** Runs a store operation within `storeTimeout`; any failure becomes a logged `SessionStoreError` (503). */
+  private _store<R>(op: () => Promise<R>): Promise<R> {
+    const { config } = this
+    return new Promise<R>((resolve, reject) => {
+      let settled = false
+      const fail = (error: unknown) => {
+        clearTimeout(timer)
+        // A late failure of an operation that already timed out was reported then.
+        if (settled) return
+        settled = true
+        if (error instanceof SessionRecordError) return reject(error)
+        const storeError = error instanceof SessionStoreError ? error : new SessionStoreError(error)
+        // The cause stays here, server-side; the client only sees a generic 503.
+        const cause = (storeError.cause as Error | undefined)?.message
+        config.logger.error(`Session store failed (${storeError.code})${cause ? `: ${cause}` : ''}`)
+        reject(storeError)
+      }
+      const timer = setTimeout(() => fail(new SessionStoreError(new Error(`Store operation timed out after ${config.storeTimeout} ms`))), config.storeTimeout)
+      let pending: Promise<R>
+      try {
+        pending = op()
+      }
+      catch (error) {
+        return fail(error)
+      }
+      Promise.resolve(pending).then((value) => {
+        clearTimeout(timer)
+        settled = true
+        resolve(value)
+      }, fail)
     })
-    try {
-      return await Promise.race([op(), timeout])
-    }
-    catch (error) {
-      if (error instanceof SessionRecordError) throw error
-      const storeError = error instanceof SessionStoreError ? error : new SessionStoreError(error)
-      // The cause stays here, server-side; the client only sees a generic 503.
-      const cause = (storeError.cause as Error | undefined)?.message
-      this.config.logger.error(`Session store failed (${storeError.code})${cause ? `: ${cause}` : ''}`)
-      throw storeError
-    }
-    finally {
-      clearTimeout(timer)
-    }
   }
 
   /** @internal */
@@ -658,15 +714,20 @@ interface Verified { id: string, key: string, secretIndex: number }
 const VERIFIED_LIMIT = 10_000
 const verifiedCookies = new WeakMap<ResolvedConfig, Map<string, Verified>>()
 
+/** A cookie value verified earlier with these options, if still remembered. */
+function _knownCookie(config: ResolvedConfig, value: string): Verified | undefined {
+  return verifiedCookies.get(config)?.get(value)
+}
+
 /**
  * The signature check and the store key of a cookie value, remembered per options for the
  * values seen recently: a returning visitor costs no crypto. Only values that verified are kept,
- * so forged cookies cannot fill the cache; it holds at most 10,000 entries, oldest out.
+ * so forged cookies cannot fill the cache; it holds at most 10,000 entries, oldest out
+ * (rather than strict LRU: no map churn on the hot path of every hit).
  */
 async function _verified(config: ResolvedConfig, value: string): Promise<Verified | undefined> {
   let cache = verifiedCookies.get(config)
   if (!cache) verifiedCookies.set(config, cache = new Map())
-  // Oldest-first eviction rather than strict LRU: no map churn on the hot path of every hit.
   const hit = cache.get(value)
   if (hit) return hit
   const verified = await verifyCookieValue(config.secrets, config.name, value)

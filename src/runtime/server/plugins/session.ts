@@ -32,15 +32,27 @@ export default defineNitroPlugin((nitroApp) => {
   // and the error handler that answers a thrown error, return only once the response is out.
   const { h3App } = nitroApp
   const handler = h3App.handler
-  h3App.handler = async (event: H3Event) => {
+  h3App.handler = (event: H3Event) => {
     // Here rather than in a `request` hook: hooks cost every request a task of their own.
     exposeEvent(event)
+    let result: unknown
     try {
-      return await handler(event)
+      result = handler(event)
     }
-    finally {
-      await responseSettled(event)
+    catch (error) {
+      result = Promise.reject(error)
     }
+    // No async function: a response that needs no wait (every real socket) costs no extra tick.
+    return Promise.resolve(result).then((value) => {
+      const settled = responseSettled(event)
+      return settled ? settled.then(() => value) : value
+    }, (error: unknown) => {
+      const settled = responseSettled(event)
+      if (!settled) throw error
+      return settled.then(() => {
+        throw error
+      })
+    })
   }
   const onError = h3App.options.onError
   if (onError) {
