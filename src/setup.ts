@@ -17,12 +17,13 @@ export const logger = consola.withTag('nuxt-server-session')
  * calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside `dist/runtime`, while this file
  * may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { plugin: string, utils: string, ioredisStub: string } {
+export function runtimePaths(entryUrl: string): { plugin: string, utils: string, ioredisStub: string, fsDriver: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
   return {
     plugin: `${runtimeDir}/server/plugins/session`,
     utils: `${runtimeDir}/server/utils/session`,
     ioredisStub: `${runtimeDir}/server/stores/ioredis-missing`,
+    fsDriver: `${runtimeDir}/server/storage/fs`,
   }
 }
 
@@ -77,19 +78,20 @@ export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<S
 }
 
 /**
- * Gives the session mount a default when the app configured none: an fs store under
- * `.data/session` on server presets (sessions survive restarts), and on serverless or edge
- * presets an in-memory one with a warning, since there a shared store must be configured.
+ * Gives the session mount a default when the app configured none: files under `.data/session`
+ * on server presets (sessions survive restarts), through the module's own fs driver (`fsDriver`,
+ * see runtime/server/storage/fs), and on serverless or edge presets an in-memory one with a
+ * warning, since there a shared store must be configured.
  */
-export function mountDefaultStorage(nitro: Nitro, mount: string): void {
+export function mountDefaultStorage(nitro: Nitro, mount: string, fsDriver: string): void {
   const { options } = nitro
   if (options.storage?.[mount] || options.devStorage?.[mount]) return
   if (options.dev) {
-    options.devStorage[mount] = { driver: 'fs-lite', base: `${options.rootDir}/${DEFAULTS.storageDir}` }
+    options.devStorage[mount] = { driver: fsDriver, base: `${options.rootDir}/${DEFAULTS.storageDir}` }
     return
   }
   if (SERVER_PRESETS.has(options.preset)) {
-    options.storage[mount] = { driver: 'fs-lite', base: `./${DEFAULTS.storageDir}` }
+    options.storage[mount] = { driver: fsDriver, base: `./${DEFAULTS.storageDir}` }
     return
   }
   options.storage[mount] = { driver: 'memory' }

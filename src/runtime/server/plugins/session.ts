@@ -76,11 +76,14 @@ function _isCloudflareWorkers(): boolean {
   return globalThis.navigator?.userAgent === 'Cloudflare-Workers'
 }
 
+/** File drivers: nothing expires there unless swept. */
+const SWEPT_DRIVERS = new Set(['nuxt-server-session-fs', 'fs', 'fs-lite'])
+
 /** Sweeps expired records on a schedule where the mount's driver does not expire keys itself. */
 function _scheduleSweep(store: UnstorageSessionStore): void {
   const driver = useStorage().getMount(store.prefix).driver.name
   const interval = store.sweepIntervalMs
-  if (!interval || (driver !== 'fs' && driver !== 'fs-lite') || typeof setInterval !== 'function') return
+  if (!interval || !SWEPT_DRIVERS.has(driver ?? '') || typeof setInterval !== 'function') return
   const timer = setInterval(() => {
     store.sweep().catch(error => consoleLogger.error('Sweeping expired sessions failed', (error as Error)?.message))
   }, interval)

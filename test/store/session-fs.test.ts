@@ -1,0 +1,113 @@
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createStorage } from 'unstorage'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { UnstorageSessionStore } from 'nuxt-server-session/h3'
+import sessionFsDriver from '../../src/runtime/server/storage/fs'
+import { recordingLogger, sessionApp } from '../support/app'
+import { Client, serve } from '../support/server'
+import { describeStoreConformance, unstorageRaw } from './conformance'
+
+describeStoreConformance('UnstorageSessionStore over the module\'s own fs driver (the default mount on server presets)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'nss-fs-'))
+  const storage = createStorage({ driver: sessionFsDriver({ base: dir }) })
+  return {
+    store: new UnstorageSessionStore(storage, { prefix: 'sess' }),
+    raw: unstorageRaw(storage),
+    cleanup: async () => {
+      await storage.dispose()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+})
+
+describe('[nuxt-server-session] the module\'s fs driver', () => {
+  let dir: string
+  const storage = () => createStorage({ driver: sessionFsDriver({ base: dir }) })
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nss-fs-driver-'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('keeps one file per key, a:b:c at <base>/a/b/c, and lists, removes and clears them', async () => {
+    const s = storage()
+    await s.setItem('sess:aa', 'one')
+    await s.setItem('sess:idx:bb', 'two')
+    expect(await readdir(join(dir, 'sess'))).toEqual(expect.arrayContaining(['aa', 'idx']))
+    expect((await s.getKeys()).sort()).toEqual(['sess:aa', 'sess:idx:bb'])
+    expect(await s.getKeys('sess:idx')).toEqual(['sess:idx:bb'])
+    expect(await s.hasItem('sess:aa')).toBe(true)
+    await s.removeItem('sess:aa')
+    await s.removeItem('sess:aa')
+    expect(await s.hasItem('sess:aa')).toBe(false)
+    expect(await s.getItem('sess:aa')).toBeNull()
+    await s.clear()
+    expect(await s.getKeys()).toEqual([])
+  })
+
+  it('rewrites a record in place: a shorter value leaves no trace of the longer one, a longer one is whole', async () => {
+    const s = storage()
+    const long = JSON.stringify({ data: 'x'.repeat(500) })
+    await s.setItem('sess:k1', long)
+    const size = (await stat(join(dir, 'sess/k1'))).size
+    await s.setItem('sess:k1', '{"a":1}')
+    expect(await s.getItem('sess:k1')).toEqual({ a: 1 })
+    // Padded over the old bytes rather than truncated.
+    expect((await stat(join(dir, 'sess/k1'))).size).toBe(size)
+    const longer = JSON.stringify({ data: 'y'.repeat(900) })
+    await s.setItem('sess:k1', longer)
+    expect(await s.getItem('sess:k1')).toEqual(JSON.parse(longer))
+    // Far more slack than content: cut back to the content.
+    await s.setItem('sess:k1', JSON.stringify({ data: 'z'.repeat(9000) }))
+    await s.setItem('sess:k1', '{"b":2}')
+    expect(await s.getItem('sess:k1')).toEqual({ b: 2 })
+    expect((await stat(join(dir, 'sess/k1'))).size).toBeLessThan(100)
+  })
+
+  it('reads plain files as they are (as unstorage\'s fs drivers wrote them)', async () => {
+    await writeFile(join(dir, 'plain'), '{"from":"fs-lite"}')
+    expect(await storage().getItem('plain')).toEqual({ from: 'fs-lite' })
+  })
+
+  it('refuses keys that would leave the directory', async () => {
+    const driver = sessionFsDriver({ base: dir })
+    expect(() => driver.getItem('..:etc:passwd', {})).toThrow(/must not contain/)
+    expect(() => driver.setItem!('a/b', 'x', {})).toThrow(/must not contain/)
+  })
+
+  it('a torn or damaged file is a corrupt record: a fresh session and a warning, never a 500', async () => {
+    const sessions = join(dir, 'app')
+    const logger = recordingLogger()
+    const s = createStorage({ driver: sessionFsDriver({ base: sessions }) })
+    const { app } = sessionApp({ store: new UnstorageSessionStore(s), logger })
+    const server = await serve(app)
+    try {
+      const c = new Client(server.url)
+      await c.json('/inc')
+      expect(await c.json('/inc')).toMatchObject({ data: { n: 2 } })
+      const [key] = await s.getKeys()
+      const file = join(sessions, ...key!.split(':'))
+      const text = await readFile(file, 'utf8')
+      // Half of a write: the digits of the new value over the old ones, checksum unchanged.
+      expect(text).toContain('"n":2')
+      await writeFile(file, text.replace('"n":2', '"n":7'))
+      const res = await c.fetch('/inc')
+      expect(res.status).toBe(200)
+      expect(await res.json()).toMatchObject({ isNew: true, data: { n: 1 } })
+      expect(logger.lines.join('\n')).toMatch(/corrupt session record ignored/)
+    }
+    finally {
+      await server.close()
+    }
+  })
+})
+
+describe('[nuxt-server-session] the fs driver\'s options', () => {
+  it('needs a base directory', () => {
+    expect(() => sessionFsDriver({ base: '' })).toThrow(/needs a `base` directory/)
+  })
+})
