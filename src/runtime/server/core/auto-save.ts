@@ -3,12 +3,12 @@ import type { SessionState } from './session'
 import { SessionError, SessionStoreError } from './errors'
 
 type Res = H3Event['node']['res']
-type Call = { method: 'write' | 'end', args: unknown[] }
 /** The three methods held back, typed loosely: Node's overloads are passed through untouched. */
 type Method = (this: Res, ...args: unknown[]) => unknown
+type HeldRes = Res & { [SAVER]?: AutoSave }
 
-const INSTALLED = Symbol.for('nuxt-server-session:auto-save')
-const SETTLED = Symbol.for('nuxt-server-session:settled')
+/** The response's saver; a global symbol, so that two copies of this module share one. */
+const SAVER = Symbol.for('nuxt-server-session:auto-save')
 
 /**
  * Resolves once a response held for the automatic save has been released. In-process callers
@@ -16,7 +16,7 @@ const SETTLED = Symbol.for('nuxt-server-session:settled')
  * `$fetch` and on Workers) must wait for it; a real socket needs nothing.
  */
 export function responseSettled(event: H3Event): Promise<void> | undefined {
-  return (event.node?.res as { [SETTLED]?: () => Promise<void> | undefined } | undefined)?.[SETTLED]?.()
+  return (event.node?.res as HeldRes | undefined)?.[SAVER]?.settled(event)
 }
 
 /**
@@ -26,74 +26,112 @@ export function responseSettled(event: H3Event): Promise<void> | undefined {
  * `writeHead`, `write` and `end` are held until the save has finished, then replayed. The next
  * request therefore always sees the change. Nothing is saved after a 5xx; a failed save turns
  * the response into the error's status (503 for a store outage) while headers are still unsent,
- * so a client is never told "done" about a change that was lost.
+ * so a client is never told "done" about a change that was lost. A whole response of a session
+ * with nothing to save goes at once.
  */
 export function installAutoSave(event: H3Event, state: SessionState): void {
-  const res = event.node?.res as (Res & { [INSTALLED]?: true }) | undefined
-  if (!res || typeof res.end !== 'function' || res[INSTALLED]) return
-  res[INSTALLED] = true
-  const { writeHead, write, end } = res as unknown as Record<'writeHead' | 'write' | 'end', Method>
-  const held: Call[] = []
-  let phase: 'open' | 'saving' | 'done' = 'open'
-  let release!: () => void
-  const released = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  ;(res as unknown as { [SETTLED]: () => Promise<void> | undefined })[SETTLED] = () => {
+  const res = event.node?.res as HeldRes | undefined
+  if (!res || typeof res.end !== 'function' || res[SAVER]) return
+  res[SAVER] = new AutoSave(event, res, state)
+  // Shared functions rather than closures per request: each finds its saver on the response.
+  res.writeHead = heldWriteHead as Res['writeHead']
+  res.write = heldWrite as Res['write']
+  res.end = heldEnd as Res['end']
+}
+
+function heldWriteHead(this: HeldRes, ...args: unknown[]): unknown {
+  const saver = this[SAVER]!
+  if (saver.phase === 'done') return saver.writeHead.apply(this, args)
+  // Keep status and headers on the response; Node sends them with the first write or end.
+  _applyWriteHead(this, args)
+  return this
+}
+
+function heldWrite(this: HeldRes, ...args: unknown[]): unknown {
+  const saver = this[SAVER]!
+  if (saver.phase === 'done') return saver.write.apply(this, args)
+  saver.hold('write', args)
+  return true
+}
+
+function heldEnd(this: HeldRes, ...args: unknown[]): unknown {
+  const saver = this[SAVER]!
+  if (saver.phase === 'done') return saver.end.apply(this, args)
+  // h3 decides "already answered" from writableEnded, which stays false while we hold the end.
+  ;(saver.event as unknown as { _handled: boolean })._handled = true
+  saver.hold('end', args)
+  return this
+}
+
+/** The held calls of one response, and the save they wait for. */
+class AutoSave {
+  // Declared and set in the constructor: see SessionState for why.
+  declare readonly event: H3Event
+  declare readonly res: Res
+  declare readonly state: SessionState
+  declare readonly writeHead: Method
+  declare readonly write: Method
+  declare readonly end: Method
+  declare phase: 'open' | 'saving' | 'done'
+  /** write/end calls held, in order: method and arguments. */
+  declare private held: ['write' | 'end', unknown[]][]
+  declare private released: Promise<void> | undefined
+  declare private release: (() => void) | undefined
+
+  constructor(event: H3Event, res: Res, state: SessionState) {
+    this.event = event
+    this.res = res
+    this.state = state
+    this.writeHead = res.writeHead as unknown as Method
+    this.write = res.write as unknown as Method
+    this.end = res.end as unknown as Method
+    this.phase = 'open'
+    this.held = []
+    this.released = undefined
+    this.release = undefined
+  }
+
+  /** While saving, a promise of the release; the save starts now for a response handed over without end(). */
+  settled(event: H3Event): Promise<void> | undefined {
     // A response handed over without write() or end(), as h3's sendStream does on Nitro's
     // in-process responses: save now, before the caller reads the headers.
-    if (phase === 'open' && event.handled) hold()
-    return phase === 'saving' ? released : undefined
+    if (this.phase === 'open' && event.handled) this.hold()
+    if (this.phase !== 'saving') return undefined
+    this.released ??= new Promise<void>((resolve) => {
+      this.release = resolve
+    })
+    return this.released
   }
 
-  const settle = (error?: unknown) => {
-    phase = 'done'
-    try {
-      if (error !== undefined && !res.headersSent) return _sendError(res, end, state, error)
-      if (error !== undefined) _log(state, error)
-      for (const call of held) (call.method === 'write' ? write : end).apply(res, call.args)
-      held.length = 0
-    }
-    finally {
-      release()
-    }
-  }
-  const hold = (call?: Call) => {
-    if (call) held.push(call)
-    if (phase !== 'open') return
-    if (call?.method === 'end' && held.length === 1 && res.statusCode < 500 && state.idle()) {
+  hold(method?: 'write' | 'end', args?: unknown[]): void {
+    if (method) this.held.push([method, args!])
+    if (this.phase !== 'open') return
+    const { res, state } = this
+    if (method === 'end' && this.held.length === 1 && res.statusCode < 500 && state.idle()) {
       // A whole response, and nothing to save or send (a read, an unchanged session): it goes now.
-      return settle()
+      return this.settle()
     }
-    phase = 'saving'
+    this.phase = 'saving'
     if (res.statusCode >= 500) {
       state.close()
-      return queueMicrotask(() => settle())
+      return queueMicrotask(() => this.settle())
     }
-    state.flush().then(() => settle(), settle)
+    state.flush().then(() => this.settle(), error => this.settle(error ?? new Error('Session save failed')))
   }
 
-  const wrapped: Record<'writeHead' | 'write' | 'end', Method> = {
-    writeHead(...args) {
-      if (phase === 'done') return writeHead.apply(res, args)
-      // Keep status and headers on the response; Node sends them with the first write or end.
-      _applyWriteHead(res, args)
-      return res
-    },
-    write(...args) {
-      if (phase === 'done') return write.apply(res, args)
-      hold({ method: 'write', args })
-      return true
-    },
-    end(...args) {
-      if (phase === 'done') return end.apply(res, args)
-      // h3 decides "already answered" from writableEnded, which stays false while we hold the end.
-      ;(event as unknown as { _handled: boolean })._handled = true
-      hold({ method: 'end', args })
-      return res
-    },
+  private settle(error?: unknown): void {
+    const { res } = this
+    this.phase = 'done'
+    try {
+      if (error !== undefined && !res.headersSent) return _sendError(res, this.end, this.state, error)
+      if (error !== undefined) _log(this.state, error)
+      for (const [method, args] of this.held) (method === 'write' ? this.write : this.end).apply(res, args)
+      this.held.length = 0
+    }
+    finally {
+      this.release?.()
+    }
   }
-  Object.assign(res, wrapped)
 }
 
 function _applyWriteHead(res: Res, args: unknown[]): void {
