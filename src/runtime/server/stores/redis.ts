@@ -138,7 +138,9 @@ export class RedisSessionStore implements SessionStore {
           // Once connected, fail fast while disconnected rather than queue: the request gets its
           // 503 at once, and a write it was told failed is never applied later. ioredis
           // reconnects by itself; connection errors surface as the failing commands' errors.
-          const client = new Redis(source as string, { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...this.redisOptions })
+          // Auto-pipelining sends the commands of requests served in the same event-loop turn
+          // in one write: fewer system calls under load.
+          const client = new Redis(source as string, { enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true, ...this.redisOptions })
           client.on('error', () => {})
           return client
         })
