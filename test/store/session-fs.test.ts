@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { UnstorageSessionStore } from 'nuxt-server-session/h3'
 import sessionFsDriver from '../../src/runtime/server/storage/fs'
 import { recordingLogger, sessionApp } from '../support/app'
+import { figure } from '../support/figure'
 import { Client, serve } from '../support/server'
 import { describeStoreConformance, unstorageRaw } from './conformance'
 
@@ -66,6 +67,26 @@ describe('[nuxt-server-session] the module\'s fs driver', () => {
     await s.setItem('sess:k1', '{"b":2}')
     expect(await s.getItem('sess:k1')).toEqual({ b: 2 })
     expect((await stat(join(dir, 'sess/k1'))).size).toBeLessThan(100)
+  })
+
+  it('50 parallel requests that each change another key of one session keep all 50', async () => {
+    const s = createStorage({ driver: sessionFsDriver({ base: join(dir, 'parallel') }) })
+    const { app } = sessionApp({ store: new UnstorageSessionStore(s) })
+    const server = await serve(app)
+    try {
+      const c = new Client(server.url)
+      await c.json('/inc')
+      const cookie = [...c.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => fetch(`${server.url}/set/k${i}/v${i}`, { headers: { cookie } })))
+      expect(results.map(r => r.status)).toEqual(Array.from({ length: 50 }, () => 200))
+      const { data } = await c.json('/read')
+      const kept = Array.from({ length: 50 }, (_, i) => data[`k${i}`] === `v${i}`).filter(Boolean).length
+      figure(`50 parallel writes to one session on the module's fs driver: ${kept}/50 kept`)
+      expect(kept).toBe(50)
+    }
+    finally {
+      await server.close()
+    }
   })
 
   it('reads plain files as they are (as unstorage\'s fs drivers wrote them)', async () => {

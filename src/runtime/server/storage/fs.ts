@@ -32,6 +32,7 @@ interface NodeFs {
   openSync: (path: string, flags: string) => number
   fstatSync: (fd: number) => { size: number }
   writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number
+  readSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => number
   ftruncateSync: (fd: number, length: number) => void
   closeSync: (fd: number) => void
   mkdirSync: (path: string, options: { recursive: true }) => unknown
@@ -79,8 +80,19 @@ function unwrap(text: string): string | undefined {
 }
 
 const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
-export default function sessionFsDriver(options: SessionFsDriverOptions): Driver {
+/** The driver, with the one operation unstorage has no word for. */
+export interface SessionFsDriver extends Driver {
+  /**
+   * Reads a value, lets `change` compute the next one and writes it, in one synchronous step on
+   * one open file: no other request of this process can come in between. `change` gets `null`
+   * for a missing key and returns the new value, or `undefined` to write nothing.
+   */
+  updateItem: (key: string, change: (current: string | null) => string | undefined) => void
+}
+
+export default function sessionFsDriver(options: SessionFsDriverOptions): SessionFsDriver {
   if (!options?.base) throw new Error(`[nuxt-server-session] The ${DRIVER_NAME} storage driver needs a \`base\` directory.`)
   const { fs, path } = nodeModules()
   const base = path.resolve(options.base)
@@ -112,30 +124,69 @@ export default function sessionFsDriver(options: SessionFsDriverOptions): Driver
     return text
   }
 
-  const write = (key: string, value: string): void => {
-    const file = fileOf(key)
+  /** Writes `value` over the file open at `fd`, padded to its old length when shorter. */
+  const writeTo = (fd: number, size: number, value: string): void => {
     const bytes = encoder.encode(`${MAGIC}${checksum(value)} ${value.length}\n${value}`)
-    let fd: number
+    if (size > bytes.length && (size - bytes.length < SLACK_LIMIT || size < 2 * bytes.length)) {
+      // Over the old bytes, padded to the old length: one write, no truncation.
+      const padded = new Uint8Array(size).fill(SPACE)
+      padded.set(bytes)
+      fs.writeSync(fd, padded, 0, size, 0)
+    }
+    else {
+      fs.writeSync(fd, bytes, 0, bytes.length, 0)
+      if (size > bytes.length) fs.ftruncateSync(fd, bytes.length)
+    }
+  }
+
+  /** The file open for reading and writing, created (with its directories) when missing. */
+  const open = (file: string, create: boolean): number | undefined => {
     try {
-      fd = fs.openSync(file, 'r+')
+      return fs.openSync(file, 'r+')
     }
     catch (error) {
       if ((error as { code?: string }).code !== 'ENOENT') throw error
+      if (!create) return undefined
       fs.mkdirSync(path.dirname(file), { recursive: true })
-      fd = fs.openSync(file, 'w')
+      return fs.openSync(file, 'w+')
+    }
+  }
+
+  const write = (key: string, value: string): void => {
+    const fd = open(fileOf(key), true)!
+    try {
+      writeTo(fd, fs.fstatSync(fd).size, value)
+    }
+    finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  const update = (key: string, change: (current: string | null) => string | undefined): void => {
+    const fd = open(fileOf(key), false)
+    if (fd === undefined) {
+      const next = change(null)
+      if (next !== undefined) write(key, next)
+      return
     }
     try {
-      const { size } = fs.fstatSync(fd)
-      if (size > bytes.length && (size - bytes.length < SLACK_LIMIT || size < 2 * bytes.length)) {
-        // Over the old bytes, padded to the old length: one write, no truncation.
-        const padded = new Uint8Array(size).fill(SPACE)
-        padded.set(bytes)
-        fs.writeSync(fd, padded, 0, size, 0)
+      let size = 0
+      let text = ''
+      let current: string | undefined
+      for (let attempt = 0; attempt < 3 && current === undefined; attempt++) {
+        size = fs.fstatSync(fd).size
+        const buffer = new Uint8Array(size)
+        let read = 0
+        while (read < size) {
+          const n = fs.readSync(fd, buffer, read, size - read, read)
+          if (n === 0) break
+          read += n
+        }
+        text = decoder.decode(buffer.subarray(0, read))
+        current = unwrap(text) ?? (text.startsWith(MAGIC) ? undefined : text)
       }
-      else {
-        fs.writeSync(fd, bytes, 0, bytes.length, 0)
-        if (size > bytes.length) fs.ftruncateSync(fd, bytes.length)
-      }
+      const next = change(current ?? text)
+      if (next !== undefined) writeTo(fd, size, next)
     }
     finally {
       fs.closeSync(fd)
@@ -168,6 +219,7 @@ export default function sessionFsDriver(options: SessionFsDriverOptions): Driver
     hasItem: key => fs.existsSync(fileOf(key)),
     getItem: key => read(key),
     setItem: (key, value) => write(key, String(value)),
+    updateItem: update,
     removeItem: (key) => {
       try {
         fs.unlinkSync(fileOf(key))

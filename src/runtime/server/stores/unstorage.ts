@@ -5,6 +5,7 @@ import { consoleLogger } from '../core/config'
 import { SessionRecordError } from '../core/errors'
 import { decodeSessionRecord, encodeSessionRecord, isPlainObject, parseIndex, parseJsonValue } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
+import type { SessionFsDriver } from '../storage/fs'
 
 /** Options of {@link UnstorageSessionStore}. */
 export interface UnstorageSessionStoreOptions {
@@ -55,6 +56,8 @@ export class UnstorageSessionStore implements SessionStore {
   private readonly now: () => number
   private lastSweep: number
   private sweeping?: Promise<number>
+  /** The module's own fs driver when it holds this prefix, with its mount point; `null` for any other. */
+  private direct?: { driver: SessionFsDriver, base: string } | null
 
   constructor(readonly storage: Storage, options: UnstorageSessionStoreOptions = {}) {
     if (!storage || typeof storage.getItemRaw !== 'function') {
@@ -72,21 +75,29 @@ export class UnstorageSessionStore implements SessionStore {
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
-    const raw = await this.storage.getItemRaw(this._key(key))
+    const raw = await this._raw(key)
     return raw === null || raw === undefined ? undefined : decodeSessionRecord(raw)
   }
 
   async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
+    const direct = this._direct()
+    if (direct && !write.create) {
+      // Read, merge and write in one synchronous step: no request of this process comes between.
+      let written = false
+      direct.driver.updateItem(this._key(key).slice(direct.base.length), (raw) => {
+        const current = raw === null ? undefined : this._live(raw)
+        if (!current) return undefined
+        written = true
+        return encodeSessionRecord(_merge(current, record, write))
+      })
+      if (written) this._maybeSweep()
+      return written
+    }
     let next = record
     if (!write.create) {
       const current = await this._current(key)
       if (!current) return false
-      const replaced = new Set([...write.changed, ...write.removed])
-      const data = Object.fromEntries([
-        ...Object.entries(current.data).filter(([k]) => !replaced.has(k)),
-        ...write.changed.map(k => [k, record.data[k]] as const),
-      ])
-      next = { ...record, data }
+      next = _merge(current, record, write)
     }
     await this.storage.setItem(this._key(key), encodeSessionRecord(next), { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
     this._maybeSweep()
@@ -183,16 +194,43 @@ export class UnstorageSessionStore implements SessionStore {
     return `${this.prefix}:${key}`
   }
 
+  /** The stored value of a session key, as the driver gives it. */
+  private _raw(key: string): unknown {
+    const direct = this._direct()
+    return direct ? direct.driver.getItem(this._key(key).slice(direct.base.length), {}) : this.storage.getItemRaw(this._key(key))
+  }
+
   /** The record as stored now, or `undefined` when it is gone, expired or unreadable. */
   private async _current(key: string): Promise<SessionRecord | undefined> {
+    const raw = await this._raw(key)
+    return raw === null || raw === undefined ? undefined : this._live(raw)
+  }
+
+  /** A stored value as a record that has not expired, or `undefined`. */
+  private _live(raw: unknown): SessionRecord | undefined {
     try {
-      const current = await this.get(key)
-      return current && current.expiresAt > this.now() ? current : undefined
+      const current = decodeSessionRecord(raw)
+      return current.expiresAt > this.now() ? current : undefined
     }
     catch (error) {
       if (error instanceof SessionRecordError) return undefined
       throw error
     }
+  }
+
+  /**
+   * The module's fs driver, when it is what this prefix is mounted on: used directly, without
+   * unstorage's key handling, and for atomic updates. Looked up once.
+   */
+  private _direct(): { driver: SessionFsDriver, base: string } | undefined {
+    if (this.direct === undefined) {
+      const mount = this.storage.getMount(this._key('x'))
+      const driver = mount.driver as Partial<SessionFsDriver>
+      this.direct = typeof driver.updateItem === 'function' && typeof driver.getItem === 'function' && this._key('x').startsWith(mount.base)
+        ? { driver: driver as SessionFsDriver, base: mount.base }
+        : null
+    }
+    return this.direct ?? undefined
   }
 
   private _maybeSweep(): void {
@@ -210,4 +248,14 @@ export class UnstorageSessionStore implements SessionStore {
         this.sweeping = undefined
       })
   }
+}
+
+/** `record` with only its changed and removed keys applied over `current`'s data. */
+function _merge(current: SessionRecord, record: SessionRecord, write: SessionWrite): SessionRecord {
+  const replaced = new Set([...write.changed, ...write.removed])
+  const data = Object.fromEntries([
+    ...Object.entries(current.data).filter(([k]) => !replaced.has(k)),
+    ...write.changed.map(k => [k, record.data[k]] as const),
+  ])
+  return { ...record, data }
 }
