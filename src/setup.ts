@@ -95,7 +95,7 @@ export function mountDefaultStorage(nitro: Nitro, mount: string, fsDriver: strin
     return
   }
   options.storage[mount] = { driver: 'memory' }
-  logger.warn(`The "${options.preset}" preset has no shared disk, so sessions are kept in memory, per instance, and lost on restart. Configure a shared store for the "${mount}" storage mount (Redis, Cloudflare KV, ...): nitro.storage.${mount}.`)
+  logger.warn(`The "${options.preset}" preset has no shared disk, so sessions are kept in memory, per instance, and lost on restart. Configure a shared store for the "${mount}" storage mount (Redis, Cloudflare KV, ...): nitro.storage.${mount}, or set NUXT_SESSION_REDIS_URL at run time for the Redis store.`)
 }
 
 /** Registers the runtime plugin and the auto-imports on a standalone Nitro. */
