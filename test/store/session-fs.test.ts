@@ -50,23 +50,41 @@ describe('[nuxt-server-session] the module\'s fs driver', () => {
     expect(await s.getKeys()).toEqual([])
   })
 
-  it('rewrites a record in place: a shorter value leaves no trace of the longer one, a longer one is whole', async () => {
+  it('updates a record in place: a shorter value leaves no trace of the longer one, a longer one is whole', async () => {
     const s = storage()
+    const driver = sessionFsDriver({ base: dir })
     const long = JSON.stringify({ data: 'x'.repeat(500) })
     await s.setItem('sess:k1', long)
     const size = (await stat(join(dir, 'sess/k1'))).size
-    await s.setItem('sess:k1', '{"a":1}')
+    const seen: (string | null)[] = []
+    driver.updateItem('sess:k1', (current) => {
+      seen.push(current)
+      return '{"a":1}'
+    })
+    expect(seen).toEqual([long])
     expect(await s.getItem('sess:k1')).toEqual({ a: 1 })
     // Padded over the old bytes rather than truncated.
     expect((await stat(join(dir, 'sess/k1'))).size).toBe(size)
     const longer = JSON.stringify({ data: 'y'.repeat(900) })
-    await s.setItem('sess:k1', longer)
+    driver.updateItem('sess:k1', () => longer)
     expect(await s.getItem('sess:k1')).toEqual(JSON.parse(longer))
     // Far more slack than content: cut back to the content.
-    await s.setItem('sess:k1', JSON.stringify({ data: 'z'.repeat(9000) }))
-    await s.setItem('sess:k1', '{"b":2}')
+    driver.updateItem('sess:k1', () => JSON.stringify({ data: 'z'.repeat(9000) }))
+    driver.updateItem('sess:k1', () => '{"b":2}')
     expect(await s.getItem('sess:k1')).toEqual({ b: 2 })
     expect((await stat(join(dir, 'sess/k1'))).size).toBeLessThan(100)
+    // Nothing written when the change says so, and a missing key is null to it.
+    driver.updateItem('sess:k1', () => undefined)
+    expect(await s.getItem('sess:k1')).toEqual({ b: 2 })
+    driver.updateItem('sess:missing', (current) => {
+      seen.push(current)
+      return undefined
+    })
+    expect(seen.at(-1)).toBeNull()
+    expect(await s.hasItem('sess:missing')).toBe(false)
+    // setItem writes a whole new value.
+    await s.setItem('sess:k1', '{"c":3}')
+    expect(await s.getItem('sess:k1')).toEqual({ c: 3 })
   })
 
   it('50 parallel requests that each change another key of one session keep all 50', async () => {

@@ -8,8 +8,9 @@ import type { Driver } from 'unstorage'
  * Why not unstorage's fs drivers: `fs.promises.readFile` costs about 180 µs of CPU for a file of a
  * few hundred bytes (four thread-pool round trips), and truncating a file before rewriting it
  * costs the file system a block release and allocation each time (about 80 µs). Here a read is
- * one `readFileSync` (about 6 µs on a local disk) and an update one `pwrite` over the old bytes
- * (about 9 µs), never a truncation in the common case. Like PHP's file sessions, it blocks the
+ * one `readFileSync` (about 6 µs on a local disk) and an update (`updateItem`) one read and one
+ * `pwrite` over the old bytes on one open file, never a truncation in the common case; `setItem`
+ * writes a whole new file. Like PHP's file sessions, it blocks the
  * event loop for those microseconds: keep `base` on a local disk.
  *
  * A file holds `nss1 <checksum> <length>\n<value>` and, after a shorter rewrite, spaces. Readers
@@ -139,23 +140,31 @@ export default function sessionFsDriver(options: SessionFsDriverOptions): Sessio
     }
   }
 
-  /** The file open for reading and writing, created (with its directories) when missing. */
-  const open = (file: string, create: boolean): number | undefined => {
+  /** The file open for reading and writing, or `undefined` when it does not exist. */
+  const open = (file: string): number | undefined => {
     try {
       return fs.openSync(file, 'r+')
     }
     catch (error) {
       if ((error as { code?: string }).code !== 'ENOENT') throw error
-      if (!create) return undefined
-      fs.mkdirSync(path.dirname(file), { recursive: true })
-      return fs.openSync(file, 'w+')
+      return undefined
     }
   }
 
+  /** A whole new value (a new record): the file made or emptied, then written. Updates go through `update`. */
   const write = (key: string, value: string): void => {
-    const fd = open(fileOf(key), true)!
+    const file = fileOf(key)
+    let fd: number
     try {
-      writeTo(fd, fs.fstatSync(fd).size, value)
+      fd = fs.openSync(file, 'w')
+    }
+    catch (error) {
+      if ((error as { code?: string }).code !== 'ENOENT') throw error
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      fd = fs.openSync(file, 'w')
+    }
+    try {
+      writeTo(fd, 0, value)
     }
     finally {
       fs.closeSync(fd)
@@ -163,7 +172,7 @@ export default function sessionFsDriver(options: SessionFsDriverOptions): Sessio
   }
 
   const update = (key: string, change: (current: string | null) => string | undefined): void => {
-    const fd = open(fileOf(key), false)
+    const fd = open(fileOf(key))
     if (fd === undefined) {
       const next = change(null)
       if (next !== undefined) write(key, next)

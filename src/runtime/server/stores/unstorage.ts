@@ -99,7 +99,8 @@ export class UnstorageSessionStore implements SessionStore {
       if (!current) return false
       next = _merge(current, record, write)
     }
-    await this.storage.setItem(this._key(key), encodeSessionRecord(next), { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
+    if (direct) direct.driver.setItem!(this._key(key).slice(direct.base.length), encodeSessionRecord(next), {})
+    else await this.storage.setItem(this._key(key), encodeSessionRecord(next), { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
     this._maybeSweep()
     return true
   }
