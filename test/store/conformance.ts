@@ -293,6 +293,27 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         expectSameRecord(got, { ...second, data: { a: 2, b: 2, keep: 'k' } })
       })
 
+      it('update with `base` (the record as loaded) and `encoded`: still merges when another request wrote since, and writes the record when none did', async () => {
+        const { key } = await created({ a: 1, b: 1, keep: 'k' })
+        // Two requests load the same stored record.
+        const loaded1 = (await store.get(key))!
+        const loaded2 = (await store.get(key))!
+        const first: SessionRecord = { ...loaded1, touchedAt: loaded1.touchedAt + 1, data: { ...loaded1.data, a: 2 } }
+        expect(await store.set(key, first, { ...updateWrite(first, ['a']), base: loaded1, encoded: encodeSessionRecord(first) })).toBe(true)
+        const second: SessionRecord = { ...loaded2, touchedAt: loaded2.touchedAt + 2, data: { ...loaded2.data, b: 2 } }
+        expect(await store.set(key, second, { ...updateWrite(second, ['b']), base: loaded2, encoded: encodeSessionRecord(second) })).toBe(true)
+        expectSameRecord(await store.get(key), { ...second, data: { a: 2, b: 2, keep: 'k' } })
+        // Nothing written since: the next update from the record as last written applies as is.
+        const third: SessionRecord = { ...second, touchedAt: second.touchedAt + 1, data: { a: 3, keep: 'k' } }
+        const loaded3 = (await store.get(key))!
+        expect(await store.set(key, third, { ...updateWrite(third, ['a'], ['b']), base: loaded3, encoded: encodeSessionRecord(third) })).toBe(true)
+        expectSameRecord(await store.get(key), third)
+        // A base whose record is gone does not bring it back.
+        await store.delete(key)
+        expect(await store.set(key, third, { ...updateWrite(third, ['a']), base: loaded3, encoded: encodeSessionRecord(third) })).toBe(false)
+        expect(await store.get(key)).toBeUndefined()
+      })
+
       it('update with a removed key deletes only that key, even when other keys were set meanwhile', async () => {
         const { key, record: loaded } = await created({ a: 1, b: 1 })
         const other: SessionRecord = { ...loaded, data: { a: 1, b: 1, z: 'other request' } }

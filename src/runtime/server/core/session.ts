@@ -79,6 +79,8 @@ export class SessionState {
   declare private key: Promise<string> | undefined
   declare data: Data
   declare private snapshot: Map<string, string>
+  /** The record as last read or written, which the next update starts from (a hint to the store). */
+  declare private base: SessionRecord | undefined
   declare createdAt: number
   declare private touchedAt: number
   /** The user this session was signed in for (`signInSession`), kept with the record. */
@@ -112,6 +114,7 @@ export class SessionState {
     this.key = undefined
     this.data = EMPTY_DATA
     this.snapshot = EMPTY_SNAPSHOT
+    this.base = undefined
     this.createdAt = 0
     this.touchedAt = 0
     this.userId = undefined
@@ -223,6 +226,7 @@ export class SessionState {
     this.createdAt = record.createdAt
     this.touchedAt = record.touchedAt
     this.snapshot = _snapshot(record.data)
+    this.base = record
     this.metaDirty = false
   }
 
@@ -240,6 +244,7 @@ export class SessionState {
   private _newId(id: string): void {
     this.id = id
     this.key = undefined
+    this.base = undefined
     this.signed = undefined
     this.signing = undefined
     this.cookieInBrowser = undefined
@@ -326,16 +331,18 @@ export class SessionState {
   private async _write(record: SessionRecord, create: boolean, changed: string[], removed: string[]): Promise<void> {
     const { config } = this
     // Encoding first checks size and JSON-ness before anything reaches the store.
-    encodeSessionRecord(record, config.maxSize)
+    const encoded = encodeSessionRecord(record, config.maxSize)
     const key = await this._storeKey()
     const ttl = Math.max(1, Math.ceil((record.expiresAt - config.now()) / 1000))
-    const written = await this._store(() => config.store.set(key, record, { create, changed, removed, ttl }))
+    const base = create ? undefined : this.base
+    const written = await this._store(() => config.store.set(key, record, { create, changed, removed, ttl, encoded, ...(base ? { base } : {}) }))
     if (!written) {
       this._fresh()
       throw new SessionGoneError()
     }
     this.touchedAt = record.touchedAt
     this.snapshot = _snapshot(record.data)
+    this.base = record
     this.metaDirty = false
   }
 
@@ -499,7 +506,7 @@ export class SessionState {
     if (this.closed) throw new SessionError('The session can no longer change: the response has gone or the session failed to load')
     const oldKey = this.persisted ? await this._storeKey() : undefined
     if (oldKey && this.config.store.move) return this._move(oldKey, this.config.store.move.bind(this.config.store))
-    const before = { id: this.id, key: this.key, snapshot: this.snapshot, signed: this.signed, signing: this.signing, cookieInBrowser: this.cookieInBrowser, cookieToSend: this.cookieToSend }
+    const before = { id: this.id, key: this.key, snapshot: this.snapshot, base: this.base, signed: this.signed, signing: this.signing, cookieInBrowser: this.cookieInBrowser, cookieToSend: this.cookieToSend }
     this._newId(generateId())
     if (!oldKey) return
     // The new record exists before the old one goes, so a failure never loses the session.

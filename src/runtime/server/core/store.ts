@@ -41,6 +41,14 @@ export interface SessionWrite {
   removed: readonly string[]
   /** Seconds until `record.expiresAt`, for stores with native expiry (at least 1). */
   ttl: number
+  /**
+   * On an update, the record it starts from, as this store's `get` returned it (or as this store
+   * last wrote it for the session). A store may skip its merge when what it holds is still that
+   * record. Optional: a store may ignore it.
+   */
+  base?: SessionRecord
+  /** `record` as `encodeSessionRecord` encoded it, when the caller has it already. */
+  encoded?: string
 }
 
 /**

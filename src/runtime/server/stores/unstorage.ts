@@ -56,6 +56,8 @@ export class UnstorageSessionStore implements SessionStore {
   private readonly now: () => number
   private lastSweep: number
   private sweeping?: Promise<number>
+  /** The stored text of records this store read or wrote, to see that one is still what is stored. */
+  private readonly textOf = new WeakMap<SessionRecord, string>()
   /** The module's own fs driver when it holds this prefix, with its mount point; `null` for any other. */
   private direct?: { driver: SessionFsDriver, base: string } | null
 
@@ -76,33 +78,60 @@ export class UnstorageSessionStore implements SessionStore {
 
   async get(key: string): Promise<SessionRecord | undefined> {
     const raw = await this._raw(key)
-    return raw === null || raw === undefined ? undefined : decodeSessionRecord(raw)
+    if (raw === null || raw === undefined) return undefined
+    const record = decodeSessionRecord(raw)
+    if (typeof raw === 'string') this.textOf.set(record, raw)
+    return record
   }
 
   async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
     const direct = this._direct()
     if (direct && !write.create) {
       // Read, merge and write in one synchronous step: no request of this process comes between.
-      let written = false
+      let written: string | undefined
       direct.driver.updateItem(this._key(key).slice(direct.base.length), (raw) => {
-        const current = raw === null ? undefined : this._live(raw)
-        if (!current) return undefined
-        written = true
-        return encodeSessionRecord(_merge(current, record, write))
+        const next = raw === null ? undefined : this._next(raw, record, write)
+        if (next !== undefined) written = next
+        return next
       })
-      if (written) this._maybeSweep()
-      return written
+      if (written === undefined) return false
+      this._maybeSweep()
+      return true
     }
-    let next = record
-    if (!write.create) {
-      const current = await this._current(key)
-      if (!current) return false
-      next = _merge(current, record, write)
+    let text: string
+    if (write.create) text = write.encoded ?? encodeSessionRecord(record)
+    else {
+      const raw = await this._raw(key)
+      const next = raw === null || raw === undefined ? undefined : this._next(raw, record, write)
+      if (next === undefined) return false
+      text = next
     }
-    if (direct) direct.driver.setItem!(this._key(key).slice(direct.base.length), encodeSessionRecord(next), {})
-    else await this.storage.setItem(this._key(key), encodeSessionRecord(next), { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
+    if (direct) direct.driver.setItem!(this._key(key).slice(direct.base.length), text, {})
+    else await this.storage.setItem(this._key(key), text, { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
+    if (write.create) this.textOf.set(record, text)
     this._maybeSweep()
     return true
+  }
+
+  /**
+   * The text to store for an update, given what is stored now: `record` itself when the stored
+   * record is still the one the update started from, else `record`'s changes merged into it;
+   * `undefined` when it is gone, expired or unreadable.
+   */
+  private _next(raw: unknown, record: SessionRecord, write: SessionWrite): string | undefined {
+    let next: SessionRecord
+    if (write.base && raw === this.textOf.get(write.base)) {
+      if (!(write.base.expiresAt > this.now())) return undefined
+      next = record
+    }
+    else {
+      const current = this._live(raw)
+      if (!current) return undefined
+      next = _merge(current, record, write)
+    }
+    const text = next === record ? (write.encoded ?? encodeSessionRecord(record)) : encodeSessionRecord(next)
+    if (next === record) this.textOf.set(record, text)
+    return text
   }
 
   async delete(key: string): Promise<void> {
