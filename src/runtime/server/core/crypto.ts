@@ -84,9 +84,25 @@ export function fromBase64url(text: string): Uint8Array | undefined {
   return bytes
 }
 
-/** A new session id: 256 bits from the platform CSPRNG, base64url (43 characters). */
+/** Ids drawn from the CSPRNG at once: one call per 128 ids rather than per id (as Node does for randomUUID). */
+const POOL_IDS = 128
+let pool = new Uint8Array(0)
+let poolOffset = 0
+
+/**
+ * A new session id: 256 bits from the platform CSPRNG, base64url (43 characters). The bytes
+ * come from a batch drawn in one call; each is used once and zeroed when taken.
+ */
 export function generateId(): string {
-  return base64url(globalThis.crypto.getRandomValues(new Uint8Array(ID_BYTES)))
+  if (poolOffset + ID_BYTES > pool.length) {
+    pool = globalThis.crypto.getRandomValues(new Uint8Array(ID_BYTES * POOL_IDS))
+    poolOffset = 0
+  }
+  const bytes = pool.subarray(poolOffset, poolOffset + ID_BYTES)
+  poolOffset += ID_BYTES
+  const id = base64url(bytes)
+  bytes.fill(0)
+  return id
 }
 
 /** Whether `id` has the exact shape of an id this library makes. */
