@@ -1,10 +1,10 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { getRandomPort } from 'get-port-please'
-import { build, copyPublicAssets, createNitro, prepare } from 'nitropack'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { buildNitroApp, filesUnder } from '../support/nitro-build'
 import { baseEnv, run, startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
 import { freePort, redisBinaries, startRedisServer } from '../support/redis'
@@ -74,16 +74,6 @@ let tmp: string
 let runtimeEnv: Record<string, string>
 const builds = new Map<Preset, Promise<Built>>()
 
-/** Every file under `dir`, relative to it; none when it does not exist. */
-async function filesUnder(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter(e => e.isFile()).map(e => join(e.parentPath, e.name).slice(dir.length + 1))
-  }
-  catch {
-    return []
-  }
-}
-
 /** Builds the fixture for `preset` under `dir`, keeping the module's lines of the build output. */
 async function buildFixture(preset: Preset, dir: string): Promise<Built> {
   // Read, not replaced: the output still goes through. Nitro loads the module with jiti, so its
@@ -91,22 +81,7 @@ async function buildFixture(preset: Preset, dir: string): Promise<Built> {
   const stderr = vi.spyOn(process.stderr, 'write')
   let output: string[]
   try {
-    const nitro = await createNitro({
-      rootDir: FIXTURE,
-      dev: false,
-      preset,
-      buildDir: join(dir, '.nitro'),
-      output: { dir: join(dir, '.output') },
-      logLevel: 1,
-    })
-    try {
-      await prepare(nitro)
-      await copyPublicAssets(nitro)
-      await build(nitro)
-    }
-    finally {
-      await nitro.close()
-    }
+    await buildNitroApp(FIXTURE, dir, { preset })
   }
   finally {
     output = stderr.mock.calls.map(([chunk]) => String(chunk))

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build, copyPublicAssets, createNitro, prepare } from 'nitropack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildNitroApp, filesUnder } from '../support/nitro-build'
 import { stopAll } from '../support/process'
 import { itPassesTheRuntimeChecks } from '../support/runtime-checks'
 import { Client } from '../support/server'
@@ -28,25 +28,12 @@ const storeKeyOf = (cookie: string) => createHash('sha256').update(cookie.slice(
  * it, `process.env` has them from the start.
  */
 async function buildWorker(tmp: string, nodeCompat: boolean): Promise<string> {
-  const nitro = await createNitro({
-    rootDir: FIXTURE,
-    dev: false,
+  const output = await buildNitroApp(FIXTURE, tmp, {
     preset: 'cloudflare-module',
-    buildDir: join(tmp, '.nitro'),
-    output: { dir: join(tmp, '.output') },
     storage: { session: { driver: 'cloudflare-kv-binding', binding: BINDING } },
     cloudflare: { nodeCompat },
-    logLevel: 1,
   })
-  try {
-    await prepare(nitro)
-    await copyPublicAssets(nitro)
-    await build(nitro)
-  }
-  finally {
-    await nitro.close()
-  }
-  return join(tmp, '.output/server/index.mjs')
+  return join(output, 'server/index.mjs')
 }
 
 /**
@@ -68,9 +55,8 @@ async function writeWranglerConfig(dir: string, entry: string, { nodeCompat = fa
 }
 
 /** Every file under `dir`, with its text. */
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
-  return Promise.all(entries.filter(e => e.isFile()).map(e => readFile(join(e.parentPath, e.name), 'utf8')))
+async function textsUnder(dir: string): Promise<string[]> {
+  return Promise.all((await filesUnder(dir)).map(file => readFile(join(dir, file), 'utf8')))
 }
 
 describe('[nuxt-server-session] Cloudflare Workers with KV (cloudflare-module build without nodejs_compat, wrangler dev)', () => {
@@ -103,7 +89,7 @@ describe('[nuxt-server-session] Cloudflare Workers with KV (cloudflare-module bu
   })
 
   it('[nuxt-server-session] Cloudflare Workers: the build holds no secret; it comes from the Worker\'s env', async () => {
-    for (const text of await filesUnder(join(tmp, '.output'))) expect(text).not.toContain(SECRET)
+    for (const text of await textsUnder(join(tmp, '.output'))) expect(text).not.toContain(SECRET)
     expect(worker.output()).toContain('env.NUXT_SESSION_SECRET')
     expect(worker.output()).not.toContain(SECRET)
   })

@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build, copyPublicAssets, createNitro, prepare } from 'nitropack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildNitroApp, filesUnder } from '../support/nitro-build'
 import { baseEnv, run, startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
 import { itPassesTheRuntimeChecks } from '../support/runtime-checks'
@@ -12,35 +12,9 @@ import { Client, parseSetCookie } from '../support/server'
 const SECRET = 'nitro-e2e-secret-0123456789-0123456789-0123'
 const FIXTURE = fileURLToPath(new URL('../fixtures/nitro-basic', import.meta.url))
 
-/** Every file under `dir`, relative to it; none when it does not exist. */
-async function filesUnder(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter(e => e.isFile()).map(e => join(e.parentPath, e.name).slice(dir.length + 1))
-  }
-  catch {
-    return []
-  }
-}
-
 /** Builds the Nitro app in `rootDir` for node-server, all output under `tmp`; returns the server entry. */
 async function buildNitro(rootDir: string, tmp: string): Promise<string> {
-  const nitro = await createNitro({
-    rootDir,
-    dev: false,
-    preset: 'node-server',
-    buildDir: join(tmp, '.nitro'),
-    output: { dir: join(tmp, '.output') },
-    logLevel: 1,
-  })
-  try {
-    await prepare(nitro)
-    await copyPublicAssets(nitro)
-    await build(nitro)
-  }
-  finally {
-    await nitro.close()
-  }
-  return join(tmp, '.output/server/index.mjs')
+  return join(await buildNitroApp(rootDir, tmp), 'server/index.mjs')
 }
 
 describe('[nuxt-server-session] standalone Nitro module (node-server production build)', () => {
