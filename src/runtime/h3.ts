@@ -14,6 +14,8 @@ export { listSessions, revokeSession, revokeSessions, signInSession } from './se
 export type { UserSession } from './server/core/devices'
 export { UnstorageSessionStore } from './server/stores/unstorage'
 export type { UnstorageSessionStoreOptions } from './server/stores/unstorage'
+export { default as sessionFsDriver } from './server/storage/fs'
+export type { SessionFsDriver, SessionFsDriverOptions } from './server/storage/fs'
 export { RedisSessionStore } from './server/stores/redis'
 export type { RedisSessionStoreOptions } from './server/stores/redis'
 export { decodeSessionRecord, encodeSessionRecord } from './server/core/store'

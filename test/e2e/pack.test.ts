@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { filesUnder } from '../support/nitro-build'
 import { baseEnv, runOk, startServer, stopAll } from '../support/process'
 import { Client, parseSetCookie } from '../support/server'
 
@@ -194,10 +195,9 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
         'server.mjs': `import { createServer } from 'node:http'
 import { createApp, defineEventHandler, toNodeListener } from 'h3'
 import { createStorage } from 'unstorage'
-import fsLiteDriver from 'unstorage/drivers/fs-lite'
-import { useSession, UnstorageSessionStore } from 'nuxt-server-session/h3'
+import { sessionFsDriver, useSession, UnstorageSessionStore } from 'nuxt-server-session/h3'
 
-const store = new UnstorageSessionStore(createStorage({ driver: fsLiteDriver({ base: './.data/h3' }) }), { ttl: 3600, prefix: 'sess' })
+const store = new UnstorageSessionStore(createStorage({ driver: sessionFsDriver({ base: './.data/h3' }) }), { ttl: 3600, prefix: 'sess' })
 const options = { store, secret: process.env.SESSION_SECRET }
 
 const app = createApp()
@@ -225,6 +225,9 @@ createServer(toNodeListener(app)).listen(Number(process.env.PORT), process.env.H
       expect(parseSetCookie(first.headers.getSetCookie()[0]!).name).toBe('sid')
       expect(await c.json('/')).toEqual({ visits: 2 })
       expect(await c.json('/')).toEqual({ visits: 3 })
+      // Kept by the package's own fs driver: one checksummed file per session.
+      const [file] = await filesUnder(join(app, '.data/h3'))
+      expect(await readFile(join(app, '.data/h3', file!), 'utf8')).toMatch(/^nss1 [\da-f]{8} \d+\n\{"v":1,/)
       await server.stop()
       server = await startServer(entry, { cwd: app, env: { SESSION_SECRET: SECRET } })
       const again = new Client(server.url)
