@@ -125,6 +125,11 @@ export default function sessionFsDriver(options: SessionFsDriverOptions): Sessio
     return text
   }
 
+  /** `bytes` at the start of the file, however many calls the system takes for it. */
+  const writeAll = (fd: number, bytes: Uint8Array): void => {
+    for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, done)
+  }
+
   /** Writes `value` over the file open at `fd`, padded to its old length when shorter. */
   const writeTo = (fd: number, size: number, value: string): void => {
     const bytes = encoder.encode(`${MAGIC}${checksum(value)} ${value.length}\n${value}`)
@@ -132,10 +137,10 @@ export default function sessionFsDriver(options: SessionFsDriverOptions): Sessio
       // Over the old bytes, padded to the old length: one write, no truncation.
       const padded = new Uint8Array(size).fill(SPACE)
       padded.set(bytes)
-      fs.writeSync(fd, padded, 0, size, 0)
+      writeAll(fd, padded)
     }
     else {
-      fs.writeSync(fd, bytes, 0, bytes.length, 0)
+      writeAll(fd, bytes)
       if (size > bytes.length) fs.ftruncateSync(fd, bytes.length)
     }
   }
