@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createStorage } from 'unstorage'
+import { createStorage, prefixStorage } from 'unstorage'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sessionFsDriver, UnstorageSessionStore } from 'nuxt-server-session/h3'
 import { recordingLogger, sessionApp } from '../support/app'
@@ -104,6 +104,26 @@ describe('[nuxt-server-session] the module\'s fs driver', () => {
     finally {
       await server.close()
     }
+  })
+
+  it('behind a prefixStorage, the store keeps, updates and deletes records where that storage puts them', async () => {
+    const root = createStorage({ driver: sessionFsDriver({ base: join(dir, 'prefixed') }) })
+    const store = new UnstorageSessionStore(prefixStorage(root, 'app'))
+    const key = 'a'.repeat(64)
+    const now = Date.now()
+    const record = { createdAt: now, touchedAt: now, expiresAt: now + 60_000, data: { n: 0 } }
+    expect(await store.set(key, record, { create: true, changed: ['n'], removed: [], ttl: 60 })).toBe(true)
+    // Enough updates for the store to have settled how it reaches the driver.
+    for (let n = 1; n <= 5; n++) {
+      const next = { ...record, data: { n } }
+      expect(await store.set(key, next, { create: false, changed: ['n'], removed: [], ttl: 60 })).toBe(true)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    expect((await store.get(key))!.data).toEqual({ n: 5 })
+    expect(await root.getKeys()).toEqual([`app:sess:${key}`])
+    await store.delete(key)
+    expect(await store.get(key)).toBeUndefined()
+    expect(await root.getKeys()).toEqual([])
   })
 
   it('reads plain files as they are (as unstorage\'s fs drivers wrote them)', async () => {

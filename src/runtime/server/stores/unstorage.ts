@@ -60,6 +60,7 @@ export class UnstorageSessionStore implements SessionStore {
   private readonly textOf = new WeakMap<SessionRecord, string>()
   /** The module's own fs driver when it holds this prefix, with its mount point; `null` for any other. */
   private direct?: { driver: SessionFsDriver, base: string } | null
+  private probing?: Promise<void>
 
   constructor(readonly storage: Storage, options: UnstorageSessionStoreOptions = {}) {
     if (!storage || typeof storage.getItemRaw !== 'function') {
@@ -250,17 +251,37 @@ export class UnstorageSessionStore implements SessionStore {
 
   /**
    * The module's fs driver, when it is what this prefix is mounted on: used directly, without
-   * unstorage's key handling, and for atomic updates. Looked up once.
+   * unstorage's key handling, and for atomic updates. Known once a probe has checked that the
+   * driver, at the key this store computes, holds what the storage API writes (it would not
+   * through a `prefixStorage`, for one); until then, and for any other driver, `undefined`.
    */
   private _direct(): { driver: SessionFsDriver, base: string } | undefined {
     if (this.direct === undefined) {
-      const mount = this.storage.getMount(this._key('x'))
-      const driver = mount.driver as Partial<SessionFsDriver>
-      this.direct = typeof driver.updateItem === 'function' && typeof driver.getItem === 'function' && this._key('x').startsWith(mount.base)
-        ? { driver: driver as SessionFsDriver, base: mount.base }
-        : null
+      this.probing ??= this._probeDirect().then((direct) => {
+        this.direct = direct
+      })
+      return undefined
     }
     return this.direct ?? undefined
+  }
+
+  private async _probeDirect(): Promise<{ driver: SessionFsDriver, base: string } | null> {
+    try {
+      const probe = this._key(`probe-${Math.random().toString(36).slice(2)}`)
+      const mount = this.storage.getMount(probe)
+      const driver = mount.driver as Partial<SessionFsDriver>
+      if (typeof driver.updateItem !== 'function' || typeof driver.getItem !== 'function' || !probe.startsWith(mount.base)) return null
+      await this.storage.setItem(probe, 'probe')
+      try {
+        return driver.getItem(probe.slice(mount.base.length), {}) === 'probe' ? { driver: driver as SessionFsDriver, base: mount.base } : null
+      }
+      finally {
+        await this.storage.removeItem(probe)
+      }
+    }
+    catch {
+      return null
+    }
   }
 
   private _maybeSweep(): void {
