@@ -16,7 +16,7 @@ const SAVER = Symbol.for('nuxt-server-session:auto-save')
  * `$fetch` and on Workers) must wait for it; a real socket needs nothing.
  */
 export function responseSettled(event: H3Event): Promise<void> | undefined {
-  return (event.node?.res as HeldRes | undefined)?.[SAVER]?.settled(event)
+  return (event.node?.res as HeldRes | undefined)?.[SAVER]?.settled()
 }
 
 /**
@@ -92,10 +92,10 @@ class AutoSave {
   }
 
   /** While saving, a promise of the release; the save starts now for a response handed over without end(). */
-  settled(event: H3Event): Promise<void> | undefined {
+  settled(): Promise<void> | undefined {
     // A response handed over without write() or end(), as h3's sendStream does on Nitro's
     // in-process responses: save now, before the caller reads the headers.
-    if (this.phase === 'open' && event.handled) this.hold()
+    if (this.phase === 'open' && this.event.handled) this.hold()
     if (this.phase !== 'saving') return undefined
     this.released ??= new Promise<void>((resolve) => {
       this.release = resolve

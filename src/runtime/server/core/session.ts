@@ -405,23 +405,14 @@ export class SessionState {
     if (this.closed) return true
     if (this.cookieToSend || this.metaDirty) return false
     if (this.persisted ? this._touchDue() : (this.config.saveUninitialized || (this.hadCookie && this.cookieInBrowser === undefined))) return false
-    const { snapshot, data } = this
-    let keys = 0
-    for (const k in data) {
-      if (!Object.hasOwn(data, k)) continue
-      keys++
-      const before = snapshot.get(k)
-      if (before === undefined) return false
-      let json: string | undefined
-      try {
-        json = JSON.stringify(data[k])
-      }
-      catch {
-        return false
-      }
-      if (json !== before) return false
+    try {
+      const { changed, removed } = this._diff()
+      return changed.length === 0 && removed.length === 0
     }
-    return keys === snapshot.size
+    catch {
+      // Data that cannot be saved: the full flush reports it.
+      return false
+    }
   }
 
   /** Stops further writes: used once the response has gone with a 5xx. */
