@@ -5,9 +5,10 @@ import type { Driver } from 'unstorage'
  * key under `base` (`sess:ab12` is `<base>/sess/ab12`), read and written with synchronous calls
  * and overwritten in place.
  *
- * Why not unstorage's fs drivers: `fs.promises.readFile` costs about 180 µs of CPU for a file of a
+ * Why not unstorage's fs drivers: `fs.promises.readFile` costs 130-180 µs of CPU for a file of a
  * few hundred bytes (four thread-pool round trips), and truncating a file before rewriting it
- * costs the file system a block release and allocation each time (about 80 µs). Here a read is
+ * costs the file system a block release and allocation each time (60-90 µs); see
+ * bench/fs-calls.mjs. Here a read is
  * one `readFileSync` (about 6 µs on a local disk) and an update (`updateItem`) one read and one
  * `pwrite` over the old bytes on one open file, never a truncation in the common case; `setItem`
  * writes a whole new file. Like PHP's file sessions, it blocks the
