@@ -127,6 +127,35 @@ describe('[nuxt-server-session] Nuxt module, zero config (production build)', as
     expect(await alice.json('/api/me')).toMatchObject({ user: 'alice' })
   })
 
+  for (const route of ['/api/cached-context', '/api/swr-context']) {
+    it(`routeRules ${route.includes('swr') ? 'swr' : 'cache'}: a session a middleware mounted is anonymous inside the cached handler, so visitor B never sees visitor A's data`, async () => {
+      const alice = client()
+      await alice.fetch('/api/login?name=alice-cached')
+      await alice.json('/api/visits')
+      const aliceCookie = alice.jar.get('__Host-sid')!
+      const first = await alice.fetch(route)
+      const text = await first.text()
+      expect(first.status).toBe(200)
+      expect(text).not.toContain('alice-cached')
+      const body = JSON.parse(text)
+      // Whoever mounted it and however it is reached, the cached handler sees an empty session.
+      expect(body.mounted).toMatchObject({ data: {}, isNew: true, userId: null })
+      expect(body.viaH3).toEqual({ data: {}, isNew: true })
+      expect(body.viaModule).toEqual({ data: {}, isNew: true })
+      expect(first.headers.getSetCookie()).toEqual([])
+      const bob = client()
+      const second = await bob.fetch(route)
+      const replayed = await second.text()
+      expect(replayed).toBe(text)
+      expect(replayed).not.toContain('alice-cached')
+      expect(second.headers.getSetCookie()).toEqual([])
+      expect(bob.jar.size).toBe(0)
+      // Alice's own session is untouched by the cached render.
+      expect(alice.jar.get('__Host-sid')).toBe(aliceCookie)
+      expect(await alice.json('/api/me')).toMatchObject({ user: 'alice-cached', visits: 1 })
+    })
+  }
+
   it('routeRules swr: a cached page renders anonymously for everyone and sets no cookie', async () => {
     const alice = client()
     await alice.fetch('/api/login?name=alice')

@@ -10,9 +10,13 @@ import { encodeSessionRecord, isPlainObject } from './store'
 import type { SessionIndexEntry, SessionRecord, SessionStore } from './store'
 
 const STATE = Symbol.for('nuxt-server-session:state')
+/** The session that `event.context.sessionHandler` names, and the anonymous one cached handlers get. */
+const CONTEXT_STATE = Symbol.for('nuxt-server-session:context-state')
+const ANONYMOUS = Symbol.for('nuxt-server-session:anonymous')
 
 type Data = Record<string, unknown>
 type EventWithState = H3Event & { [STATE]?: SessionState }
+type ContextWithState = H3Event['context'] & { [CONTEXT_STATE]?: SessionState, [ANONYMOUS]?: ServerSession }
 
 /** Placeholders until a session is loaded or started; replaced, never changed in place. */
 const EMPTY_DATA: Data = Object.freeze({}) as Data
@@ -32,12 +36,15 @@ const FACADE_STATE = Symbol('nuxt-server-session:facade-state')
 export function useSession<T = SessionData>(event: H3Event, options?: SessionOptions): Promise<ServerSession<T>> {
   const mounted = (event as EventWithState)[STATE]
   if (mounted) return mounted.ready as unknown as Promise<ServerSession<T>>
-  if (!options) {
+  // A cached handler runs on an event of its own that shares the visitor's context: a session
+  // mounted there (by a middleware) lends its options, never its data.
+  const config = options ? undefined : (event.context as ContextWithState)[CONTEXT_STATE]?.config
+  if (!options && !config) {
     return Promise.reject(new SessionConfigError('useSession(event) needs its options (at least { store, secret }) on the first call of a request, for example in a middleware.'))
   }
   let state: SessionState
   try {
-    state = new SessionState(event, resolveConfig(options), _inCachedHandler(event))
+    state = new SessionState(event, config ?? resolveConfig(options!), _inCachedHandler(event))
   }
   catch (error) {
     return Promise.reject(error)
@@ -52,9 +59,36 @@ export function useSession<T = SessionData>(event: H3Event, options?: SessionOpt
  * visitor. A session there can only be anonymous and must never be written.
  */
 function _inCachedHandler(event: H3Event): boolean {
-  const cached = (context: unknown) => typeof (context as { cache?: { options?: unknown } } | undefined)?.cache?.options === 'object'
   // An internal request made while a cached handler runs belongs to that cached response too.
-  return cached(event.context) || cached(parentContext(event))
+  return _cachedContext(event.context) || _cachedContext(parentContext(event))
+}
+
+/** Nitro 2 marks the context while a cached handler runs on it (and leaves the mark there). */
+function _cachedContext(context: unknown): boolean {
+  return typeof (context as { cache?: { options?: unknown } } | undefined)?.cache?.options === 'object'
+}
+
+/**
+ * `event.context.sessionHandler`: the session, except while a cached handler runs on this
+ * context. Nitro runs it with the visitor's own context, so a session that a middleware mounted
+ * would be readable there and its data rendered into a response replayed to every visitor; the
+ * handler gets an anonymous, unsaveable session instead. Shared functions, not closures: no
+ * allocation per request beyond the property itself.
+ */
+function _exposeSession(context: ContextWithState, state: SessionState): void {
+  context[CONTEXT_STATE] = state
+  Object.defineProperty(context, 'sessionHandler', { get: _sessionHandler, set: _replaceSessionHandler, enumerable: true, configurable: true })
+}
+
+function _sessionHandler(this: ContextWithState): ServerSession | undefined {
+  const state = this[CONTEXT_STATE]
+  if (!state || !_cachedContext(this)) return state?.session
+  this[ANONYMOUS] ??= new SessionState(state.event, state.config, true).session
+  return this[ANONYMOUS]
+}
+
+function _replaceSessionHandler(this: ContextWithState, value: unknown): void {
+  Object.defineProperty(this, 'sessionHandler', { value, writable: true, enumerable: true, configurable: true })
 }
 
 /** The session mounted on `event`, if `useSession` was called in this request. */
@@ -135,7 +169,7 @@ export class SessionState {
     this.ready = this._load().then(() => {
       this.loaded = true
       // A cached handler's context is the visitor's own: leave its sessionHandler alone.
-      if (!detached) event.context.sessionHandler = this.session
+      if (!detached) _exposeSession(event.context as ContextWithState, this)
       return this.session
     }, (error) => {
       // The session is unknown, not empty: nothing may be written or cleared for it.
