@@ -22,15 +22,24 @@ export function readSessionCookie(header: string | undefined, name: string): Coo
   if (!header) return { kind: 'none' }
   let found: string | undefined
   let start = 0
-  while (start < header.length) {
+  // Linear in the header's length (no search goes back over what an earlier one passed, but
+  // for the segment it just found): only a segment with an '=' can name a cookie, so a run of
+  // segments without one, a header of separators say, is skipped in one jump.
+  let eq = header.indexOf('=')
+  while (eq !== -1) {
     let end = header.indexOf(';', start)
+    if (end !== -1 && end < eq) {
+      start = header.lastIndexOf(';', eq) + 1
+      end = header.indexOf(';', eq)
+    }
     if (end === -1) end = header.length
-    const eq = header.indexOf('=', start)
-    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) {
+    // A name shorter than ours cannot match once trimmed: no slice for it.
+    if (eq - start >= name.length && header.slice(start, eq).trim() === name) {
       if (found !== undefined) return { kind: 'duplicate' }
       found = header.slice(eq + 1, end).trim()
     }
     start = end + 1
+    eq = header.indexOf('=', start)
   }
   return found === undefined ? { kind: 'none' } : { kind: 'value', value: found }
 }
