@@ -256,6 +256,24 @@ describe('[nuxt-server-session] hostile HTTP over raw sockets (production build)
     expect((await visitsOf(v)).visits).toBe(2)
   })
 
+  it('Cookie headers of separators just under Node\'s 16 KiB limit: ";", "; " and "a;" runs, with and without the session cookie', async () => {
+    const v = await newSession()
+    // The request head must stay within Node's 16 KiB (--max-http-header-size), or it is a 431.
+    const bytes = 16 * 1024 - 256
+    const runs = [['";"', ';'], ['"; "', '; '], ['"a;"', 'a;']] as const
+    for (const path of both) {
+      for (const [label, unit] of runs) {
+        const run = unit.repeat(Math.floor(bytes / unit.length))
+        await hostile(`${bytes} B of ${label}`, path, head('GET', path, [cookie(run)]), 'fresh', { known: [v] })
+        // The cookie after the run is still found, and one before it too.
+        await hostile(`${bytes} B of ${label}, then the session cookie (control)`, path, head('GET', path, [cookie(`${run.slice(NAME.length + v.length + 2)}${NAME}=${v}`)]), 'same', { same: v })
+        await hostile(`the session cookie, then ${bytes} B of ${label} (control)`, path, head('GET', path, [cookie(`${NAME}=${v};${run.slice(NAME.length + v.length + 2)}`)]), 'same', { same: v })
+      }
+    }
+    // One visit to make it, and the six controls on /api/visits.
+    expect((await visitsOf(v)).visits).toBe(7)
+  })
+
   it('duplicated session cookies, in both orders, and in two Cookie headers: a fresh session', async () => {
     const a = await newSession(3)
     const b = await newSession(5)
