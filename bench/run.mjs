@@ -8,7 +8,8 @@
 // redis-server, then, per cycle, starts each server in turn on a free loopback port, creates
 // 1,000 sessions per target, warms it up, measures each scenario with autocannon (in a child
 // process, 10 connections) and stops it. Medians over the cycles go to bench/results.json and
-// bench/RESULTS.md (a quick run writes under bench/.tmp/quick/ instead).
+// bench/RESULTS.md (a quick run writes under bench/.tmp/quick/ instead), with the cost of cookie
+// parsing on normal and hostile headers (bench/lib/cookie-parse.mjs), timed in this process.
 import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -17,6 +18,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startServer, stopAll } from '../test/support/process.ts'
 import { ROOT, SECRET, buildAll, entryOf, servers } from './lib/apps.mjs'
+import { cookieParseLines, measureCookieParse } from './lib/cookie-parse.mjs'
 import { connectInspector } from './lib/inspector.mjs'
 import { summarizeProfile } from './lib/profile.mjs'
 import { startRedis } from './lib/redis.mjs'
@@ -398,6 +400,9 @@ async function main() {
       .map(s => ({ ...s, targets: s.targets.filter(t => MODE.peers || !t.peer) }))
     results.quiet = await waitQuiet(MODE.quietSeconds)
     log(`machine busy before the cycles: ${(results.quiet.busyCores * 100).toFixed(0)} % of a core (waited ${results.quiet.waitedSeconds.toFixed(0)} s)`)
+    // In this process, on the quiet machine, before any server starts: a few seconds.
+    results.cookieParse = measureCookieParse()
+    for (const line of cookieParseLines(results.cookieParse)) log(line)
     phase = Date.now()
     const scenarios = plan.flatMap(s => s.targets).reduce((n, t) => n + t.scenarios.length, 0)
     results.durations = []
