@@ -1,5 +1,10 @@
 import type { SessionStore } from './server/core/store'
 
+// Brings the package root into every TypeScript program that uses these types, plain h3 apps
+// included: TypeScript applies `declare module 'nuxt-server-session'` only to a module that is
+// already in the program, and an augmentation alone does not load one. Type-only: no JS import.
+export type {} from 'nuxt-server-session'
+
 /**
  * The shape of the data kept in a session. Empty by default; augment it in your app:
  *

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { filesUnder } from '../support/nitro-build'
-import { baseEnv, runOk, startServer, stopAll } from '../support/process'
+import { baseEnv, run, runOk, startServer, stopAll } from '../support/process'
 import { Client, parseSetCookie } from '../support/server'
 
 // The published artifact, as the README's users get it: `npm pack` of a fresh build, extracted
@@ -48,14 +48,24 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
   let tarball: string
   let entries: string[]
 
-  /** A fresh app dir: its files, the packed package in node_modules, and the rest as symlinks. */
-  async function createApp(name: string, files: Record<string, string>): Promise<string> {
+  /**
+   * A fresh app dir: its files, the packed package in node_modules, and the rest as symlinks,
+   * leaving out the packages named in `omit` (`@scope/name` or `name`).
+   */
+  async function createApp(name: string, files: Record<string, string>, omit: readonly string[] = []): Promise<string> {
     const app = join(tmp, name)
     const modules = join(app, 'node_modules')
     await mkdir(join(modules, PKG), { recursive: true })
     await runOk('tar', ['-xzf', tarball, '-C', join(modules, PKG), '--strip-components=1'], { cwd: tmp })
     for (const entry of await readdir(join(ROOT, 'node_modules'))) {
-      if (entry === PKG || (entry.startsWith('.') && entry !== '.bin')) continue
+      if (entry === PKG || omit.includes(entry) || (entry.startsWith('.') && entry !== '.bin')) continue
+      if (entry.startsWith('@') && omit.some(o => o.startsWith(`${entry}/`))) {
+        await mkdir(join(modules, entry))
+        for (const scoped of await readdir(join(ROOT, 'node_modules', entry))) {
+          if (!omit.includes(`${entry}/${scoped}`)) await symlink(join(ROOT, 'node_modules', entry, scoped), join(modules, entry, scoped))
+        }
+        continue
+      }
       await symlink(join(ROOT, 'node_modules', entry), join(modules, entry))
     }
     for (const [path, content] of Object.entries({ 'package.json': JSON.stringify({ name: `nss-pack-${name}`, private: true, type: 'module' }), ...files })) {
@@ -234,6 +244,83 @@ createServer(toNodeListener(app)).listen(Number(process.env.PORT), process.env.H
       again.jar.set('sid', c.jar.get('sid')!)
       expect(await again.json('/')).toEqual({ visits: 4 })
       await server.stop()
+    })
+  })
+
+  describe('a strict TypeScript h3 app that types its session data (tsc, NodeNext and Bundler)', () => {
+    // A plain h3 app as the seed README writes it: `useSession` from nuxt-server-session/h3 and a
+    // `declare module 'nuxt-server-session'` augmentation, no other import of the package. Nuxt,
+    // Nitro and @nuxt/schema are not installed there. Each `@ts-expect-error` below must be
+    // needed: an untyped (`any`) `data` or `sessionHandler` makes tsc fail with TS2578.
+    const route = (augment: string) => `import { createApp, defineEventHandler } from 'h3'
+import { createStorage } from 'unstorage'
+import { UnstorageSessionStore, useSession } from 'nuxt-server-session/h3'
+${augment}
+const store = new UnstorageSessionStore(createStorage(), { ttl: 3600 })
+export const app = createApp()
+
+app.use(defineEventHandler(async (event) => {
+  await useSession(event, { store, secret: process.env.SESSION_SECRET ?? '' })
+  const session = event.context.sessionHandler
+  session.update(data => ({ ...data, visits: (data.visits || 0) + 1 }))
+  const visits: number | undefined = session.data.visits
+  // @ts-expect-error visits is a number
+  const wrong: string | undefined = session.data.visits
+  // @ts-expect-error a key the augmentation does not declare
+  session.update({ nope: 1 })
+  // @ts-expect-error data is read-only
+  session.data.visits = 2
+  const again = await useSession(event)
+  const same: number | undefined = again.data.visits
+  return { visits, wrong, same }
+}))
+`
+    const seedAugmentation = `
+declare module 'nuxt-server-session' {
+  interface SessionDataT {
+    visits?: number
+  }
+}
+`
+    const tsconfig = (moduleResolution: 'NodeNext' | 'Bundler') => JSON.stringify({
+      compilerOptions: { strict: true, noUncheckedIndexedAccess: true, target: 'ES2022', module: moduleResolution === 'NodeNext' ? 'NodeNext' : 'ESNext', moduleResolution, types: ['node'], skipLibCheck: true, noEmit: true },
+      include: ['src'],
+    })
+    const apps: Record<string, Record<string, string>> = {
+      // The seed's name, augmented beside the route that uses it.
+      'types-seed': { 'src/server.ts': route(seedAugmentation) },
+      // SessionData, augmented in a declaration file of its own, as the README shows it.
+      'types-readme': { 'src/server.ts': route(''), 'src/types/session.d.ts': '' },
+    }
+    const omit = ['nuxt', 'nitropack', '@nuxt/schema', '@nuxt/nitro-server']
+    let readmeAugmentation = ''
+
+    beforeAll(async () => {
+      const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+      const section = readme.slice(readme.indexOf('\n### Typed session data\n'), readme.indexOf('\n### Devices in plain h3 apps\n'))
+      readmeAugmentation = /```ts\n\/\/ src\/types\/session\.d\.ts\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+      expect(readmeAugmentation).toContain('interface SessionData {')
+      apps['types-readme']!['src/types/session.d.ts'] = readmeAugmentation
+    })
+
+    for (const name of Object.keys(apps)) {
+      for (const resolution of ['NodeNext', 'Bundler'] as const) {
+        it(`[nuxt-server-session] packed package: ${name === 'types-seed' ? 'SessionDataT beside the route' : 'SessionData in the README\'s .d.ts'} types event.context.sessionHandler.data under moduleResolution ${resolution}`, async () => {
+          const app = await createApp(`${name}-${resolution}`, { ...apps[name], 'tsconfig.json': tsconfig(resolution) }, omit)
+          expect(existsSync(join(app, 'node_modules/@nuxt/schema'))).toBe(false)
+          expect(existsSync(join(app, 'node_modules/@nuxt/kit'))).toBe(true)
+          await runOk('npx', ['--no', '--', 'tsc', '-p', 'tsconfig.json'], { cwd: app, env: cliEnv(), timeout: 60_000 })
+        })
+      }
+    }
+
+    it('[nuxt-server-session] packed package: without the augmentation, the same route fails tsc exactly where data.visits is used', async () => {
+      const app = await createApp('types-control', { 'src/server.ts': route(''), 'tsconfig.json': tsconfig('NodeNext') }, omit)
+      const result = await run('npx', ['--no', '--', 'tsc', '-p', 'tsconfig.json'], { cwd: app, env: cliEnv(), timeout: 60_000 })
+      expect(result.code).not.toBe(0)
+      // `visits` is unknown, so every line that reads it fails, and data is not `any`.
+      expect(result.output).toMatch(/error TS2339: Property 'visits' does not exist on type 'Readonly<SessionData>'/)
+      expect(result.output).not.toMatch(/TS2664/)
     })
   })
 })
