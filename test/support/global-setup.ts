@@ -1,0 +1,44 @@
+/**
+ * The vitest global setup: provides every service the run needs before any test file starts (the
+ * workers, forked afterwards, and the servers they spawn inherit `process.env`), and stops what it
+ * started at the end. A missing piece stops the run at once with one line naming it.
+ * A new service (PostgreSQL, ...) is one more `provide...()` in test/support/provide.ts, added below.
+ */
+import { fileURLToPath } from 'node:url'
+import type { TestProject } from 'vitest/node'
+import { provideChromium, provideRedis, SetupError } from './provide.ts'
+import type { Provided } from './provide.ts'
+
+const BROWSER_TEST = fileURLToPath(new URL('../e2e/browser.test.ts', import.meta.url))
+
+/**
+ * Whether this run includes the browser test: the file filters given on the command line (vitest
+ * keeps them in `filenamePattern`), matched as vitest matches them; every file when there are none.
+ */
+async function runsBrowserTest(project: TestProject): Promise<boolean> {
+  const filters = (project.vitest as unknown as { filenamePattern?: unknown }).filenamePattern
+  if (!Array.isArray(filters) || filters.length === 0) return true
+  const { testFiles } = await project.globTestFiles(filters as string[])
+  return testFiles.includes(BROWSER_TEST)
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started: Provided[] = []
+  const stopAll = async () => {
+    for (const service of started.reverse()) await service.stop()
+  }
+  try {
+    started.push(await provideRedis())
+    if (await runsBrowserTest(project)) started.push(await provideChromium())
+  }
+  catch (error) {
+    await stopAll()
+    if (error instanceof SetupError) {
+      // One line, not vitest's report of an error in the global setup.
+      process.stderr.write(`\n${error.message}\n\n`)
+      process.exit(1)
+    }
+    throw error
+  }
+  return stopAll
+}
