@@ -7,6 +7,7 @@ import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { storeKeyOf } from '../../src/runtime/server/core/crypto'
 import { Client, serve } from '../support/server'
+import { redisAddress } from '../support/services'
 
 const README = fileURLToPath(new URL('../../README.md', import.meta.url))
 // The seed README ships beside the repository, in shared/seed (as on developer machines and CI).
@@ -21,11 +22,23 @@ async function readmeQuickStart(): Promise<string> {
   return block[1]!
 }
 
+/**
+ * The quick start aimed at this run's Redis: the README keeps the seed's `host: 'localhost',
+ * port: 6379`, which must be there exactly (so that the substitution cannot silently miss).
+ */
+function atTestRedis(code: string): string {
+  const { host, port } = redisAddress()
+  expect(code).toContain('host: \'localhost\',')
+  expect(code).toContain('port: 6379,')
+  return code.replace('host: \'localhost\',', `host: ${JSON.stringify(host)},`).replace('port: 6379,', `port: ${port},`)
+}
+
 describe('[nuxt-server-session] README quick start (the seed\'s, import path changed) on a real Redis', () => {
   const ids: string[] = []
   afterAll(async () => {
     await rm(TMP, { recursive: true, force: true })
-    const redis = new Redis({ host: '127.0.0.1', port: 6379 })
+    const { host, port } = redisAddress()
+    const redis = new Redis({ host, port })
     for (const id of ids) await redis.del(`sess:${await storeKeyOf(id)}`)
     await redis.quit()
   })
@@ -38,10 +51,10 @@ describe('[nuxt-server-session] README quick start (the seed\'s, import path cha
     expect(normalise(code)).toBe(normalise(seedBlock.replace('@analog-tools/session', 'nuxt-server-session/h3')))
   })
 
-  it('runs as written and counts visits across requests', async () => {
+  it('runs as written (its Redis address aimed at the test run\'s) and counts visits across requests', async () => {
     await mkdir(TMP, { recursive: true })
     const file = `${TMP}quick-start-${process.pid}.ts`
-    await writeFile(file, await readmeQuickStart())
+    await writeFile(file, atTestRedis(await readmeQuickStart()))
     const handler = (await import(/* @vite-ignore */ file)).default as EventHandler
     const server = await serve(createApp().use(handler))
     try {
