@@ -74,6 +74,12 @@ export interface SessionStore {
   /** Deletes the record under `key`; deleting a missing record is not an error. */
   delete: (key: string) => Promise<void>
   /**
+   * Optional: the records under `keys`, in their order, read together (one round trip where the
+   * backend can); a missing or undecodable record comes back `undefined`. Listing a user's
+   * sessions uses it; without it, `get` is called for each key.
+   */
+  getMany?: (keys: readonly string[]) => Promise<(SessionRecord | undefined)[]>
+  /**
    * Optional: moves the record under `from` to `to` and applies `write` there, atomically, for
    * `regenerate()`. Returns `false`, changing nothing, when `from` is gone, so that of two
    * concurrent regenerates exactly one wins. Without it, `regenerate()` writes the new record,

@@ -101,6 +101,8 @@ ${APPLY}`
 export class RedisSessionStore implements SessionStore {
   readonly ttl: number
   readonly prefix: string
+  /** `<prefix>:`, or nothing for an empty prefix. */
+  private readonly keyPrefix: string
   private client?: Client
   /** A client this store made, from the moment it exists (before it is ready). */
   private made?: Client
@@ -120,9 +122,10 @@ export class RedisSessionStore implements SessionStore {
     }
     this.ttl = options.ttl ?? DEFAULTS.ttl
     this.prefix = options.prefix ?? DEFAULTS.prefix
-    if (typeof this.prefix !== 'string' || !/^[^\s{}]+$/.test(this.prefix)) {
-      throw new TypeError('[nuxt-server-session] RedisSessionStore `prefix` must be a non-empty string without spaces or braces.')
+    if (typeof this.prefix !== 'string' || !/^[^\s{}]*$/.test(this.prefix)) {
+      throw new TypeError('[nuxt-server-session] RedisSessionStore `prefix` must be a string without spaces or braces.')
     }
+    this.keyPrefix = this.prefix ? `${this.prefix}:` : ''
     if (typeof source === 'string') this.redisOptions = options.redisOptions
     else if (typeof source !== 'function') this.client = source
     this.now = options.now ?? Date.now
@@ -162,12 +165,23 @@ export class RedisSessionStore implements SessionStore {
 
   /** The Redis key of a store key. */
   keyOf(key: string): string {
-    return `${this.prefix}:{${key.slice(0, 2)}}${key.slice(2)}`
+    return `${this.keyPrefix}{${key.slice(0, 2)}}${key.slice(2)}`
   }
 
-  /** Keys whose Redis keys share a Cluster slot can be moved atomically by `move()`. */
+  /**
+   * Whether `move()` can go from `a` to `b`: always on a single Redis (or Sentinel); on Cluster
+   * only between keys in one slot, which their `{tag}` decides.
+   */
   sameSlot(a: string, b: string): boolean {
-    return a.slice(0, 2) === b.slice(0, 2)
+    return !this._cluster() || a.slice(0, 2) === b.slice(0, 2)
+  }
+
+  /** Whether the client is (or, not made yet, may be) a Redis Cluster. */
+  private _cluster(): boolean {
+    const client = this.client ?? this.made ?? (typeof this.source === 'object' ? this.source : undefined)
+    if (client) return (client as { isCluster?: boolean }).isCluster === true
+    // A URL always names one server; a function may make either.
+    return typeof this.source === 'function'
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
@@ -182,6 +196,39 @@ export class RedisSessionStore implements SessionStore {
     }
     if (!fields || Object.keys(fields).length === 0) return undefined
     return _decode(fields)
+  }
+
+  /**
+   * Several records in one round trip (a pipeline; on Cluster, one per node through
+   * auto-pipelining), in the order of `keys`; a missing or corrupt record comes back `undefined`.
+   */
+  async getMany(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
+    if (keys.length === 0) return []
+    const redis = await this.redis()
+    let replies: [Error | null, unknown][]
+    if ((redis as { isCluster?: boolean }).isCluster) {
+      replies = await Promise.all(keys.map(key => redis.hgetall(this.keyOf(key)).then(fields => [null, fields] as [null, unknown], (error: Error) => [error, undefined] as [Error, unknown])))
+    }
+    else {
+      const pipeline = redis.pipeline()
+      for (const key of keys) pipeline.hgetall(this.keyOf(key))
+      replies = (await pipeline.exec()) ?? []
+    }
+    return keys.map((_, i) => {
+      const [error, fields] = replies[i] ?? [null, undefined]
+      if (error) {
+        if (String(error.message).startsWith('WRONGTYPE')) return undefined
+        throw error
+      }
+      if (!fields || Object.keys(fields).length === 0) return undefined
+      try {
+        return _decode(fields as Record<string, string>)
+      }
+      catch (decodeError) {
+        if (decodeError instanceof SessionRecordError) return undefined
+        throw decodeError
+      }
+    })
   }
 
   async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
@@ -204,7 +251,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** A user's index is one hash, handle to entry, that lives as long as the longest session. */
   private _indexKey(userKey: string): string {
-    return `${this.prefix}:user:{${userKey.slice(0, 2)}}${userKey.slice(2)}`
+    return `${this.keyPrefix}user:{${userKey.slice(0, 2)}}${userKey.slice(2)}`
   }
 
   async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number): Promise<void> {
