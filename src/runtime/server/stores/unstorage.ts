@@ -6,6 +6,7 @@ import { SessionRecordError } from '../core/errors'
 import { decodeSessionRecord, encodeSessionRecord, isPlainObject, parseIndex, parseJsonValue } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
 import type { SessionFsDriver } from '../storage/fs'
+import { RedisSessionStore } from './redis'
 
 /** Options of {@link UnstorageSessionStore}. */
 export interface UnstorageSessionStoreOptions {
@@ -39,13 +40,37 @@ export interface UnstorageSessionStoreOptions {
 const NATIVE_TTL_DRIVERS = new Set(['redis', 'cloudflare-kv-binding', 'cloudflare-kv-http', 'upstash', 'vercel-kv', 'deno-kv', 'deno-kv-node'])
 
 /**
+ * Where the records of this store really go, found once by a probe: the mount's own Redis
+ * client (unstorage's redis driver), the module's fs driver used directly, or the storage API.
+ */
+type Backend
+  = | { kind: 'redis', store: RedisSessionStore }
+    | { kind: 'fs', driver: SessionFsDriver, base: string }
+    | { kind: 'storage' }
+
+const STORAGE_BACKEND: Backend = { kind: 'storage' }
+
+/** The part of unstorage's redis driver this store uses: its client and its key base. */
+interface RedisDriverLike {
+  name?: string
+  options?: { base?: string }
+  getInstance?: () => unknown
+}
+
+/**
  * A session store over any unstorage instance (memory, fs, redis, Cloudflare KV, db0, ...).
  *
  * Every read checks the record's own timestamps, so expiry holds on drivers without native TTL;
  * those are also swept of expired records now and then. Updates re-read the record and merge
  * only the changed keys into it, and never recreate a record that is gone, which narrows, but
  * cannot close, the windows for lost updates and resurrection: unstorage has no atomic
- * read-modify-write. Use `RedisSessionStore` where that matters.
+ * read-modify-write.
+ *
+ * Where the prefix is mounted on unstorage's `redis` driver, the store works on that driver's
+ * own client, under its `base`, exactly as `RedisSessionStore` does (one hash per session, Lua
+ * scripts): per-key merges, no write to an ended record, an atomic `regenerate()` (`move`), and
+ * an atomic devices index. A probe on first use checks that the client sees what the storage
+ * writes (a `prefixStorage` in between, say, turns this off).
  */
 export class UnstorageSessionStore implements SessionStore {
   readonly ttl: number
@@ -58,9 +83,16 @@ export class UnstorageSessionStore implements SessionStore {
   private sweeping?: Promise<number>
   /** The stored text of records this store read or wrote, to see that one is still what is stored. */
   private readonly textOf = new WeakMap<SessionRecord, string>()
-  /** The module's own fs driver when it holds this prefix, with its mount point; `null` for any other. */
-  private direct?: { driver: SessionFsDriver, base: string } | null
-  private probing?: Promise<void>
+  /** Where records go, once the probe has found it. */
+  private backend?: Backend
+  private probing?: Promise<Backend>
+  /**
+   * Present when the records live in Redis (unstorage's redis driver): `regenerate()` then moves
+   * a session atomically, and of two concurrent ones exactly one wins.
+   */
+  move?: SessionStore['move']
+  /** With `move`: whether it works between two keys (Redis Cluster: the same slot). */
+  sameSlot?: SessionStore['sameSlot']
 
   constructor(readonly storage: Storage, options: UnstorageSessionStoreOptions = {}) {
     if (!storage || typeof storage.getItemRaw !== 'function') {
@@ -78,15 +110,29 @@ export class UnstorageSessionStore implements SessionStore {
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
-    const raw = await this._raw(key)
+    const backend = this.backend ?? await this._probe()
+    if (backend.kind === 'redis') return backend.store.get(key)
+    const raw = await this._raw(backend, key)
     if (raw === null || raw === undefined) return undefined
     const record = decodeSessionRecord(raw)
     if (typeof raw === 'string') this.textOf.set(record, raw)
     return record
   }
 
+  /** Several records, in the order of `keys`; a missing or corrupt one comes back `undefined`. */
+  async getMany(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
+    const backend = this.backend ?? await this._probe()
+    if (backend.kind === 'redis') return backend.store.getMany(keys)
+    return Promise.all(keys.map(key => this.get(key).catch((error: unknown) => {
+      if (error instanceof SessionRecordError) return undefined
+      throw error
+    })))
+  }
+
   async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
-    const direct = this._direct()
+    const backend = this.backend ?? await this._probe()
+    if (backend.kind === 'redis') return backend.store.set(key, record, write)
+    const direct = backend.kind === 'fs' ? backend : undefined
     if (direct && !write.create) {
       // Read, merge and write in one synchronous step: no request of this process comes between.
       let written: string | undefined
@@ -102,7 +148,7 @@ export class UnstorageSessionStore implements SessionStore {
     let text: string
     if (write.create) text = write.encoded ?? encodeSessionRecord(record)
     else {
-      const raw = await this._raw(key)
+      const raw = await this._raw(backend, key)
       const next = raw === null || raw === undefined ? undefined : this._next(raw, record, write)
       if (next === undefined) return false
       text = next
@@ -136,36 +182,35 @@ export class UnstorageSessionStore implements SessionStore {
   }
 
   async delete(key: string): Promise<void> {
+    const backend = this.backend ?? await this._probe()
+    if (backend.kind === 'redis') return backend.store.delete(key)
     await this.storage.removeItem(this._key(key))
   }
 
   /**
    * A user's index is one record, handle to entry, rewritten on each change: two sign-ins of
    * one user at the same instant may lose one entry (its session still works; it is just not
-   * listed). RedisSessionStore updates its index atomically.
+   * listed). On a Redis mount, as in RedisSessionStore, it is one hash changed atomically.
    */
   async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number): Promise<void> {
-    const index = await this.indexList(userKey)
+    const backend = this.backend ?? await this._probe()
+    if (backend.kind === 'redis') return backend.store.indexAdd(userKey, handle, entry, ttl)
+    const { index } = await this._readIndex(userKey)
     index[handle] = entry
     await this._writeIndex(userKey, index, ttl)
   }
 
   async indexList(userKey: string): Promise<Record<string, SessionIndexEntry>> {
-    const raw = await this.storage.getItemRaw(this._indexKey(userKey))
-    if (raw === null || raw === undefined) return {}
-    let value: unknown
-    try {
-      value = parseJsonValue(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as Uint8Array))
-    }
-    catch {
-      return {}
-    }
-    return isPlainObject(value) ? parseIndex(Object.entries(value)) : {}
+    const backend = this.backend ?? await this._probe()
+    if (backend.kind === 'redis') return backend.store.indexList(userKey)
+    return (await this._readIndex(userKey)).index
   }
 
   async indexRemove(userKey: string, handles: readonly string[], ttl: number): Promise<void> {
     if (!handles.length) return
-    const index = await this.indexList(userKey)
+    const backend = this.backend ?? await this._probe()
+    if (backend.kind === 'redis') return backend.store.indexRemove(userKey, handles, ttl)
+    const { index } = await this._readIndex(userKey)
     for (const handle of handles) Reflect.deleteProperty(index, handle)
     await this._writeIndex(userKey, index, ttl)
   }
@@ -174,9 +219,29 @@ export class UnstorageSessionStore implements SessionStore {
     return `${this.prefix}:user:${userKey}`
   }
 
+  /**
+   * A user's index as stored, with the lifetime it was last written with (seconds), which the
+   * sweep keeps: the session options' `maxLifetime`, which the store is not told otherwise.
+   */
+  private async _readIndex(userKey: string): Promise<{ index: Record<string, SessionIndexEntry>, ttl?: number }> {
+    const raw = await this.storage.getItemRaw(this._indexKey(userKey))
+    if (raw === null || raw === undefined) return { index: {} }
+    let value: unknown
+    try {
+      value = parseJsonValue(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as Uint8Array))
+    }
+    catch {
+      return { index: {} }
+    }
+    if (!isPlainObject(value)) return { index: {} }
+    const ttl = typeof value[INDEX_TTL] === 'number' && value[INDEX_TTL] > 0 ? value[INDEX_TTL] : undefined
+    return { index: parseIndex(Object.entries(value)), ...(ttl ? { ttl } : {}) }
+  }
+
   private async _writeIndex(userKey: string, index: Record<string, SessionIndexEntry>, ttl: number): Promise<void> {
     if (Object.keys(index).length === 0) return this.storage.removeItem(this._indexKey(userKey))
-    await this.storage.setItem(this._indexKey(userKey), JSON.stringify(index), { ttl: Math.ceil(ttl), expirationTtl: Math.max(60, Math.ceil(ttl)) })
+    const seconds = Math.ceil(ttl)
+    await this.storage.setItem(this._indexKey(userKey), JSON.stringify({ [INDEX_TTL]: seconds, ...index }), { ttl: seconds, expirationTtl: Math.max(60, seconds) })
   }
 
   /**
@@ -186,6 +251,8 @@ export class UnstorageSessionStore implements SessionStore {
   async sweep(): Promise<number> {
     const now = this.now()
     this.lastSweep = now
+    // Redis expires each session and index key with its session: nothing is left to sweep.
+    if ((this.backend ?? await this._probe()).kind === 'redis') return 0
     let removed = 0
     const indexPrefix = `${this.prefix}:user:`
     for (const fullKey of await this.storage.getKeys(this.prefix)) {
@@ -210,14 +277,20 @@ export class UnstorageSessionStore implements SessionStore {
     return removed
   }
 
-  /** Drops index entries whose session is gone (returns how many); the record goes when none is left. */
+  /**
+   * Drops index entries whose session is gone (returns how many); the record goes when none is
+   * left. What remains keeps the lifetime the sessions' options gave it.
+   */
   private async _sweepIndex(userKey: string): Promise<number> {
-    const index = await this.indexList(userKey)
+    const { index, ttl } = await this._readIndex(userKey)
+    const backend = this.backend ?? await this._probe()
     const gone: string[] = []
     for (const [handle, entry] of Object.entries(index)) {
-      if (!(await this._current(entry.key))) gone.push(handle)
+      if (!(await this._current(backend, entry.key))) gone.push(handle)
     }
-    if (gone.length) await this.indexRemove(userKey, gone, DEFAULTS.maxLifetime)
+    if (!gone.length) return 0
+    for (const handle of gone) Reflect.deleteProperty(index, handle)
+    await this._writeIndex(userKey, index, ttl ?? DEFAULTS.maxLifetime)
     return gone.length
   }
 
@@ -226,14 +299,13 @@ export class UnstorageSessionStore implements SessionStore {
   }
 
   /** The stored value of a session key, as the driver gives it. */
-  private _raw(key: string): unknown {
-    const direct = this._direct()
-    return direct ? direct.driver.getItem(this._key(key).slice(direct.base.length), {}) : this.storage.getItemRaw(this._key(key))
+  private _raw(backend: Backend, key: string): unknown {
+    return backend.kind === 'fs' ? backend.driver.getItem(this._key(key).slice(backend.base.length), {}) : this.storage.getItemRaw(this._key(key))
   }
 
   /** The record as stored now, or `undefined` when it is gone, expired or unreadable. */
-  private async _current(key: string): Promise<SessionRecord | undefined> {
-    const raw = await this._raw(key)
+  private async _current(backend: Backend, key: string): Promise<SessionRecord | undefined> {
+    const raw = await this._raw(backend, key)
     return raw === null || raw === undefined ? undefined : this._live(raw)
   }
 
@@ -250,37 +322,52 @@ export class UnstorageSessionStore implements SessionStore {
   }
 
   /**
-   * The module's fs driver, when it is what this prefix is mounted on: used directly, without
-   * unstorage's key handling, and for atomic updates. Known once a probe has checked that the
-   * driver, at the key this store computes, holds what the storage API writes (it would not
-   * through a `prefixStorage`, for one); until then, and for any other driver, `undefined`.
+   * Finds, once, where this store's records go. The mount of the prefix is looked at, then a
+   * probe written through the storage API is looked for below it, so that a `prefixStorage` or
+   * any other layer that maps keys differently falls back to the storage API:
+   * - unstorage's `redis` driver: its own client, through a `RedisSessionStore` under the
+   *   driver's `base`, for atomic per-key writes, moves and indexes;
+   * - the module's fs driver: used directly, without unstorage's key handling, for atomic
+   *   updates within the process;
+   * - anything else: the storage API.
+   * A probe that fails (the store is down) is not remembered: the operation fails, and the next
+   * one probes again, so that records never go to two layouts.
    */
-  private _direct(): { driver: SessionFsDriver, base: string } | undefined {
-    if (this.direct === undefined) {
-      this.probing ??= this._probeDirect().then((direct) => {
-        this.direct = direct
-      })
-      return undefined
-    }
-    return this.direct ?? undefined
+  private _probe(): Promise<Backend> {
+    this.probing ??= this._findBackend().then((backend) => {
+      this.backend = backend
+      if (backend.kind === 'redis') {
+        this.move = (from, to, record, write) => backend.store.move(from, to, record, write)
+        this.sameSlot = (a, b) => backend.store.sameSlot(a, b)
+      }
+      return backend
+    }, (error: unknown) => {
+      this.probing = undefined
+      throw error
+    })
+    return this.probing
   }
 
-  private async _probeDirect(): Promise<{ driver: SessionFsDriver, base: string } | null> {
+  private async _findBackend(): Promise<Backend> {
+    const name = `nss-probe-${Math.random().toString(36).slice(2)}`
+    const probe = this._key(name)
+    const mount = this.storage.getMount(probe)
+    if (!probe.startsWith(mount.base)) return STORAGE_BACKEND
+    const relative = probe.slice(mount.base.length)
+    const driver = mount.driver as Partial<SessionFsDriver> & RedisDriverLike
+    const redis = driver.name === 'redis' && typeof driver.getInstance === 'function' ? driver.getInstance() as { get?: (key: string) => Promise<string | null>, hgetall?: unknown } : undefined
+    const fs = typeof driver.updateItem === 'function' && typeof driver.getItem === 'function'
+    if (!fs && typeof redis?.get !== 'function') return STORAGE_BACKEND
+    await this.storage.setItem(probe, 'probe')
     try {
-      const probe = this._key(`probe-${Math.random().toString(36).slice(2)}`)
-      const mount = this.storage.getMount(probe)
-      const driver = mount.driver as Partial<SessionFsDriver>
-      if (typeof driver.updateItem !== 'function' || typeof driver.getItem !== 'function' || !probe.startsWith(mount.base)) return null
-      await this.storage.setItem(probe, 'probe')
-      try {
-        return driver.getItem(probe.slice(mount.base.length), {}) === 'probe' ? { driver: driver as SessionFsDriver, base: mount.base } : null
-      }
-      finally {
-        await this.storage.removeItem(probe)
-      }
+      if (fs) return driver.getItem!(relative, {}) === 'probe' ? { kind: 'fs', driver: driver as SessionFsDriver, base: mount.base } : STORAGE_BACKEND
+      // The driver's key is its base joined to the mount's relative key, both normalised by unstorage.
+      const base = _joinKeys((driver.options?.base ?? '').replace(/:$/, ''), relative.slice(0, -name.length))
+      if (await redis!.get!(_joinKeys(base, name)) !== 'probe') return STORAGE_BACKEND
+      return { kind: 'redis', store: new RedisSessionStore(redis as ConstructorParameters<typeof RedisSessionStore>[0], { prefix: base, ttl: this.ttl, now: this.now }) }
     }
-    catch {
-      return null
+    finally {
+      await this.storage.removeItem(probe)
     }
   }
 
@@ -300,6 +387,14 @@ export class UnstorageSessionStore implements SessionStore {
       })
   }
 }
+
+/** unstorage's key joining (`joinKeys`): each part normalised to `:` separators, empty ones dropped. */
+function _joinKeys(...keys: string[]): string {
+  return keys.map(key => key.replace(/[:/\\]/g, ':').replace(/^:|:$/g, '')).filter(Boolean).join(':')
+}
+
+/** The field of an index record that keeps the lifetime it was written with, in seconds. */
+const INDEX_TTL = 'ttl'
 
 /** `record` with only its changed and removed keys applied over `current`'s data. */
 function _merge(current: SessionRecord, record: SessionRecord, write: SessionWrite): SessionRecord {
