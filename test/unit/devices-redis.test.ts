@@ -1,6 +1,7 @@
 import { createApp, createRouter, defineEventHandler, getQuery, getRouterParam } from 'h3'
 import { Redis } from 'ioredis'
-import { createStorage } from 'unstorage'
+import { createStorage, prefixStorage } from 'unstorage'
+import redisDriver from 'unstorage/drivers/redis'
 import type { Storage } from 'unstorage'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisSessionStore, UnstorageSessionStore, listSessions, revokeSession, revokeSessions, signInSession, useSession } from 'nuxt-server-session/h3'
@@ -8,8 +9,10 @@ import type { SessionOptions, SessionStore } from 'nuxt-server-session/h3'
 import { storeKeyOf } from '../../src/runtime/server/core/crypto'
 import { userKeyOf } from '../../src/runtime/server/core/session'
 import { SECRET, testClock } from '../support/app'
+import { figure } from '../support/figure'
 import { Client, serve } from '../support/server'
 import type { TestServer } from '../support/server'
+import { redisAddress } from '../support/services'
 
 /**
  * "Your devices" at the h3 level over real HTTP: the user index kept by RedisSessionStore on the
@@ -87,7 +90,8 @@ type Device = ReturnType<typeof deviceOn>
 const handleOfId = async (id: string) => (await storeKeyOf(id)).slice(-24)
 
 describe('[nuxt-server-session] your devices on RedisSessionStore (real Redis)', () => {
-  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 })
+  const REDIS = { host: redisAddress().host, port: redisAddress().port }
+  const redis = new Redis({ ...REDIS, lazyConnect: true, maxRetriesPerRequest: 1 })
   const stores: RedisSessionStore[] = []
   const servers: TestServer[] = []
   let users = 0
@@ -105,7 +109,7 @@ describe('[nuxt-server-session] your devices on RedisSessionStore (real Redis)',
   }
 
   async function start(extra: Partial<SessionOptions> = {}): Promise<TestServer> {
-    const store = new RedisSessionStore('redis://127.0.0.1:6379', { prefix: PREFIX })
+    const store = new RedisSessionStore(redisAddress().url, { prefix: PREFIX })
     stores.push(store)
     const server = await devicesServer({ store, secret: SECRET, maxLifetime: MAX_LIFETIME, devices: { userAgent: true }, ...extra })
     servers.push(server)
@@ -190,6 +194,58 @@ describe('[nuxt-server-session] your devices on RedisSessionStore (real Redis)',
     expect(await redis.hlen(indexKey)).toBe(1)
     expect(await redis.hexists(indexKey, await handleOfId(oldId))).toBe(0)
     expect((await old.get('/me')).isNew).toBe(true)
+  })
+
+  it('a sign-in, with no cap set, prunes the entries of the user\'s sessions that ended: the index never outgrows the live sessions', async () => {
+    const short = await start({ ttl: 2 })
+    const user = newUser('fay')
+    const old = deviceOn(short, 'old')
+    const { id: oldId } = await old.get(`/sign-in/${user}`)
+    await sleep(2200)
+    const indexKey = await indexKeyOf(user)
+    expect(await redis.exists(await recordKeyOf(oldId))).toBe(0)
+    expect(await redis.hlen(indexKey)).toBe(1)
+    const { id: newId } = await deviceOn(short, 'new').get(`/sign-in/${user}`)
+    // Not listed by anyone: the sign-in itself dropped the dead entry.
+    expect(Object.keys(await redis.hgetall(indexKey))).toEqual([await handleOfId(newId)])
+  })
+
+  it('listing reads the user\'s sessions in one pipeline: the same 4 round trips for 3 or 12 sessions (load, index, records, pruning)', async () => {
+    // A client of the test's own (no auto-pipelining): every socket write is one round trip.
+    const client = new Redis({ ...REDIS, lazyConnect: true, maxRetriesPerRequest: 1 })
+    await client.connect()
+    const store = new RedisSessionStore(client, { prefix: PREFIX })
+    const counted = await devicesServer({ store, secret: SECRET, maxLifetime: MAX_LIFETIME, devices: { userAgent: true } })
+    servers.push(counted)
+    const socket = (client as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream
+    const write = socket.write.bind(socket)
+    let writes = 0
+    socket.write = (...args: unknown[]) => {
+      writes++
+      return write(...args)
+    }
+    const roundTrips: Record<number, number> = {}
+    try {
+      for (const count of [3, 12]) {
+        const user = newUser('gus')
+        const devices = Array.from({ length: count }, (_, i) => deviceOn(counted, `d${i}`))
+        const ids: string[] = []
+        for (const d of devices) ids.push((await d.get(`/sign-in/${user}`)).id)
+        // A third of them end behind the index's back (their records deleted): entries to prune.
+        for (const id of ids.slice(0, count / 3)) await redis.del(await recordKeyOf(id))
+        writes = 0
+        const list = await devices.at(-1)!.get('/list')
+        roundTrips[count] = writes
+        expect(list).toHaveLength(count - count / 3)
+        expect(await redis.hlen(await indexKeyOf(user))).toBe(count - count / 3)
+      }
+    }
+    finally {
+      socket.write = write
+      await client.quit()
+    }
+    figure(`listing a user's sessions on RedisSessionStore: ${roundTrips[3]} round trips for 3 sessions, ${roundTrips[12]} for 12`)
+    expect(roundTrips).toEqual({ 3: 4, 12: 4 })
   })
 
   it('revoking everything leaves no entry in the index, and every device anonymous', async () => {
@@ -372,10 +428,14 @@ describe('[nuxt-server-session] your devices on UnstorageSessionStore (memory dr
     servers.push(server)
     return { server, store, storage }
   }
-  const indexOf = async (storage: Storage, user: string) => {
+  /** A user's index record as stored: its entries by handle, and the lifetime (s) it keeps. */
+  const storedIndex = async (storage: Storage, user: string) => {
     const raw = await storage.getItemRaw(`sess:user:${await userKeyOf(user)}`)
-    return raw == null ? undefined : JSON.parse(typeof raw === 'string' ? raw : JSON.stringify(raw))
+    if (raw == null) return undefined
+    const { ttl, ...entries } = JSON.parse(typeof raw === 'string' ? raw : JSON.stringify(raw))
+    return { ttl, entries }
   }
+  const indexOf = async (storage: Storage, user: string) => (await storedIndex(storage, user))?.entries
 
   it('\'evict-oldest\': a third sign-in ends the oldest; \'refuse\': it answers 409 and the two still work', async () => {
     const evicting = await start({ maxSessionsPerUser: 2 })
@@ -415,6 +475,42 @@ describe('[nuxt-server-session] your devices on UnstorageSessionStore (memory dr
     const third = deviceOn(server, 'third')
     await third.get('/sign-in/mia')
     expect((await fresh.get('/me')).isNew).toBe(false)
+  })
+
+  it('an index keeps the maxLifetime of the options: written with it, and still with it after a sweep prunes it (real Redis, storage API)', async () => {
+    const { host, port } = redisAddress()
+    const base = `${PREFIX}-sweep-ttl`
+    const driverStorage = createStorage({ driver: redisDriver({ host, port, base }) })
+    // Behind a prefixStorage the store stays on the storage API, whose index is one JSON record with a native TTL.
+    const storage = prefixStorage(driverStorage, 'app')
+    const store = new UnstorageSessionStore(storage, { now: () => clock.now, sweepInterval: 0 })
+    const server = await devicesServer({ store: store as SessionStore, secret: SECRET, now: () => clock.now, ttl: 100, maxLifetime: 3600, devices: { userAgent: true } })
+    servers.push(server)
+    const redis = new Redis({ host, port })
+    try {
+      const [old, fresh] = [deviceOn(server, 'old'), deviceOn(server, 'fresh')]
+      await old.get('/sign-in/pia')
+      clock.tick(60)
+      await fresh.get('/sign-in/pia')
+      clock.tick(60)
+      const indexKey = `${base}:app:sess:user:${await userKeyOf('pia')}`
+      expect(await storedIndex(storage, 'pia')).toMatchObject({ ttl: 3600 })
+      expect(await redis.ttl(indexKey)).toBeGreaterThan(3500)
+      await redis.expire(indexKey, 10)
+      expect(await store.sweep()).toBe(2)
+      const after = await storedIndex(storage, 'pia')
+      expect(Object.keys(after!.entries)).toHaveLength(1)
+      expect(after!.ttl).toBe(3600)
+      const ttl = await redis.ttl(indexKey)
+      expect(ttl).toBeGreaterThan(3500)
+      expect(ttl).toBeLessThanOrEqual(3600)
+    }
+    finally {
+      const keys = await redis.keys(`${base}:*`)
+      if (keys.length) await redis.del(...keys)
+      await redis.quit()
+      await driverStorage.dispose()
+    }
   })
 
   it('sweep() prunes index entries of expired sessions, keeps live ones, and drops an index left empty', async () => {

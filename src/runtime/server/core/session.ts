@@ -600,10 +600,12 @@ export class SessionState {
       this.metaDirty = true
       await this.commit(true)
       await this._index(userId, _deviceLabel(this.event, config), config.now())
+      // Listing prunes the entries of sessions that ended, so an index never grows past the
+      // user's live sessions, with or without a cap.
+      const live = await this._live(userId)
       if (config.maxSessionsPerUser) {
         // Checked after indexing, in one order (sign-in time) that concurrent sign-ins all
         // agree on: the cap's worth survive, whatever the interleaving.
-        const live = await this._live(userId)
         const excess = live.slice(0, Math.max(0, live.length - config.maxSessionsPerUser))
         if (config.sessionLimit === 'refuse') {
           const rank = live.findIndex(s => s.current)
@@ -661,19 +663,14 @@ export class SessionState {
 
   /** The user's index, each entry checked against its session record; entries of ended sessions are dropped. */
   private async _live(userId: string): Promise<(UserSession & { key: string })[]> {
-    const index = await this._indexOf(userId)
+    const entries = Object.entries(await this._indexOf(userId))
     const currentKey = this.persisted ? await this._storeKey() : undefined
+    const records = await this._records(entries.map(([, entry]) => entry.key))
     const now = this.config.now()
     const live: (UserSession & { key: string })[] = []
     const dead: string[] = []
-    for (const [handle, entry] of Object.entries(index)) {
-      let record: SessionRecord | undefined
-      try {
-        record = await this._store(() => this.config.store.get(entry.key))
-      }
-      catch (error) {
-        if (!(error instanceof SessionRecordError)) throw error
-      }
+    for (const [i, [handle, entry]] of entries.entries()) {
+      const record = records[i]
       // An entry only counts when its record still belongs to this user and has not ended.
       if (!record || record.userId !== userId || now >= record.expiresAt || now >= record.touchedAt + this.config.ttl || now >= record.createdAt + this.config.maxLifetime) {
         dead.push(handle)
@@ -684,6 +681,17 @@ export class SessionState {
     if (dead.length) await this._unindex(userId, dead)
     // By sign-in time (the index entry's), not by when the anonymous session began.
     return live.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  /** The records under `keys`, read together where the store can (one round trip on Redis); corrupt ones `undefined`. */
+  private _records(keys: string[]): Promise<(SessionRecord | undefined)[]> {
+    const { store } = this.config
+    if (keys.length === 0) return Promise.resolve([])
+    if (store.getMany) return this._store(() => store.getMany!(keys))
+    return Promise.all(keys.map(key => this._store(() => store.get(key)).catch((error: unknown) => {
+      if (error instanceof SessionRecordError) return undefined
+      throw error
+    })))
   }
 
   /** After a move to a new key, the user's index names the new key instead of the old one. */
