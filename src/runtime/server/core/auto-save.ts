@@ -134,20 +134,52 @@ class AutoSave {
   }
 }
 
+/**
+ * What Node's `writeHead(status, [statusMessage], [headers])` does to the response, short of
+ * sending: the headers stay on the response, where the save can still add its cookie, and go
+ * with the first write or end. Node's own rules, checked against Node 24: a flat array
+ * `[name, value, ...]` replaces the headers of those names set earlier but keeps its own
+ * repeats (every name is removed, then every pair appended); an array of `[name, value]` pairs
+ * is accepted while no header has been set (Node writes it straight out) and refused otherwise;
+ * an object sets each key. Invalid input throws here, where Node would, rather than when the
+ * held response is replayed.
+ */
 function _applyWriteHead(res: Res, args: unknown[]): void {
-  const [status, second, third] = args
-  if (typeof status === 'number') res.statusCode = status
-  if (typeof second === 'string') res.statusMessage = second
-  const headers = typeof second === 'string' ? third : second
-  if (Array.isArray(headers)) {
-    const pairs = Array.isArray(headers[0]) ? headers as [string, string][] : Array.from({ length: headers.length / 2 }, (_, i) => [headers[2 * i], headers[2 * i + 1]] as [string, string])
-    for (const [name, value] of pairs) res.setHeader(name, value)
+  const [status, reason] = args
+  const code = (status as number) | 0
+  if (code < 100 || code > 999) throw _nodeError(RangeError, 'ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${String(status)}`)
+  let headers = args[2]
+  if (typeof reason === 'string') {
+    if (INVALID_STATUS_CHAR_RE.test(reason)) throw _nodeError(TypeError, 'ERR_INVALID_CHAR', 'Invalid character in statusMessage')
+    res.statusMessage = reason
   }
-  else if (headers && typeof headers === 'object') {
-    for (const [name, value] of Object.entries(headers)) {
-      if (value !== undefined) res.setHeader(name, value as string)
+  else {
+    headers ??= reason
+  }
+  res.statusCode = code
+  if (Array.isArray(headers)) {
+    const pairs = headers.length > 0 && Array.isArray(headers[0]) && res.getHeaderNames().length === 0
+    if (!pairs && headers.length % 2 !== 0) throw _nodeError(TypeError, 'ERR_INVALID_ARG_VALUE', 'The argument \'headers\' is invalid.')
+    const step = pairs ? 1 : 2
+    for (let i = 0; i < headers.length; i += step) res.removeHeader(pairs ? headers[i][0] : headers[i])
+    for (let i = 0; i < headers.length; i += step) {
+      const name = pairs ? headers[i][0] : headers[i]
+      if (name) res.appendHeader(name, pairs ? headers[i][1] : headers[i + 1])
     }
   }
+  else if (headers && typeof headers === 'object') {
+    for (const name of Object.keys(headers)) {
+      if (name) res.setHeader(name, (headers as Record<string, string | number | readonly string[]>)[name]!)
+    }
+  }
+}
+
+/** Characters Node refuses in a status message. */
+const INVALID_STATUS_CHAR_RE = /[^\t\x20-\x7E\x80-\xFF]/
+
+/** An error shaped like Node's own for the same input: its class, code and message. */
+function _nodeError(Type: ErrorConstructor | RangeErrorConstructor | TypeErrorConstructor, code: string, message: string): Error {
+  return Object.assign(new Type(message), { code })
 }
 
 function _sendError(res: Res, end: Method, state: SessionState, error: unknown): void {
