@@ -6,6 +6,7 @@ import type { EventHandler } from 'h3'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { storeKeyOf } from '../../src/runtime/server/core/crypto'
+import { figure } from '../support/figure'
 import { Client, serve } from '../support/server'
 import { redisAddress } from '../support/services'
 
@@ -39,7 +40,11 @@ describe('[nuxt-server-session] README quick start (the seed\'s, import path cha
     await rm(TMP, { recursive: true, force: true })
     const { host, port } = redisAddress()
     const redis = new Redis({ host, port })
-    for (const id of ids) await redis.del(`sess:${await storeKeyOf(id)}`)
+    // The store keeps each session as RedisSessionStore does: one hash, `sess:{<tag>}<rest>`.
+    for (const id of ids) {
+      const key = await storeKeyOf(id)
+      await redis.del(`sess:{${key.slice(0, 2)}}${key.slice(2)}`)
+    }
     await redis.quit()
   })
 
@@ -70,6 +75,37 @@ describe('[nuxt-server-session] README quick start (the seed\'s, import path cha
       ids.push(other.sessionId)
       expect(other.visits).toBe(1)
       expect(other.sessionId).not.toBe(first.sessionId)
+    }
+    finally {
+      await server.close()
+    }
+  })
+
+  it('the quick start\'s store, as written, keeps all of 50 parallel requests that each change another key of one session', async () => {
+    await mkdir(TMP, { recursive: true })
+    const file = `${TMP}quick-start-disjoint-${process.pid}.ts`
+    // The README's code as it is, plus one route of the test's own on the same `sessionStore`.
+    await writeFile(file, `${atTestRedis(await readmeQuickStart())}
+export const setKey = defineEventHandler(async (event) => {
+  await useSession(event, { store: sessionStore, secret: 'my-super-secret-key' });
+  const [key, value] = (event.path.split('?')[1] ?? '').split('=');
+  event.context.sessionHandler.update((data) => ({ ...data, [key!]: value }));
+  await event.context.sessionHandler.save();
+  return { id: event.context.sessionHandler.id, data: event.context.sessionHandler.data };
+});
+`)
+    const { setKey } = (await import(/* @vite-ignore */ file)) as { setKey: EventHandler }
+    const server = await serve(createApp().use(setKey))
+    try {
+      const client = new Client(server.url)
+      const first = await client.json('/?init=1')
+      ids.push(first.id)
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => client.json(`/?k${i}=v${i}`)))
+      expect(new Set(results.map(r => r.id))).toEqual(new Set([first.id]))
+      const { data } = await client.json('/?last=1')
+      const kept = Array.from({ length: 50 }, (_, i) => i).filter(i => data[`k${i}`] === `v${i}`).length
+      figure(`50 parallel disjoint writes to one session with the seed's quick-start store (UnstorageSessionStore on unstorage's redis driver): ${kept}/50 kept`)
+      expect(kept).toBe(50)
     }
     finally {
       await server.close()
