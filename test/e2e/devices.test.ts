@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
 import { Client } from '../support/server'
+import { redisAddress } from '../support/services'
 
 // "Your devices" through the Nuxt module: the auto-imported helpers in production builds, two
 // instances sharing one Redis, so that what one instance does is seen by the other at once.
@@ -15,7 +16,7 @@ const COOKIE = '__Host-sid'
 
 describe('[nuxt-server-session] your devices across two Nuxt instances sharing Redis', async () => {
   await setup({ rootDir: fileURLToPath(new URL('../fixtures/redis', import.meta.url)), server: false })
-  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 })
+  const redis = new Redis(redisAddress().url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   let entry: string
   let cwd: string
   let a: ServerProcess
@@ -24,7 +25,7 @@ describe('[nuxt-server-session] your devices across two Nuxt instances sharing R
     cwd,
     env: {
       NUXT_SESSION_SECRET: SECRET,
-      NUXT_SESSION_REDIS_URL: 'redis://127.0.0.1:6379',
+      NUXT_SESSION_REDIS_URL: redisAddress().url,
       NUXT_SESSION_REDIS_PREFIX: PREFIX,
       NUXT_SESSION_DEVICES_USER_AGENT: 'true',
       ...extra,

@@ -7,6 +7,7 @@ import { storeKeyOf } from '../../src/runtime/server/core/crypto'
 import { startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
 import { Client } from '../support/server'
+import { redisAddress } from '../support/services'
 import { figure } from '../support/figure'
 import { tcpProxy } from '../support/tcp-proxy'
 
@@ -24,7 +25,7 @@ async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> 
 
 describe('[nuxt-server-session] Nuxt module on Redis chosen at run time (NUXT_SESSION_REDIS_URL)', async () => {
   await setup({ rootDir: fileURLToPath(new URL('../fixtures/redis', import.meta.url)), server: false })
-  const redis = new Redis({ host: '127.0.0.1', port: 6379 })
+  const redis = new Redis(redisAddress().url)
   let entry: string
   let cwd: string
   let a: ServerProcess
@@ -38,7 +39,7 @@ describe('[nuxt-server-session] Nuxt module on Redis chosen at run time (NUXT_SE
     const output = useTestContext().nuxt!.options.nitro.output!.dir!
     entry = join(output, 'server/index.mjs')
     cwd = output
-    ;[a, b] = await Promise.all([start('redis://127.0.0.1:6379'), start('redis://127.0.0.1:6379')])
+    ;[a, b] = await Promise.all([start(redisAddress().url), start(redisAddress().url)])
   })
   afterAll(async () => {
     await stopAll()
@@ -99,7 +100,7 @@ describe('[nuxt-server-session] Nuxt module on Redis chosen at run time (NUXT_SE
   })
 
   it('outage: while Redis is cut, session routes answer 503 and others 200, nothing crashes, and afterwards every session is intact', async () => {
-    const proxy = await tcpProxy({ host: '127.0.0.1', port: 6379 })
+    const proxy = await tcpProxy({ host: redisAddress().host, port: redisAddress().port })
     try {
       const c = await start(`redis://127.0.0.1:${proxy.port}`, { NUXT_SESSION_STORE_TIMEOUT: '500' })
       const visitors = Array.from({ length: 5 }, () => visitor())

@@ -19,6 +19,7 @@ import { deleteKeys } from '../support/redis'
 import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates } from '../support/redis-scenarios'
 import { Client, parseSetCookie, serve } from '../support/server'
 import type { TestServer } from '../support/server'
+import { redisAddress } from '../support/services'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const REDIS_PREFIX = `nss-test-checklist-${process.pid}`
@@ -352,7 +353,7 @@ describe('[nuxt-server-session] security checklist (research/security.md §0)', 
   })
 
   describe('rows 28, 29, 30: concurrency on RedisSessionStore (the real Redis)', () => {
-    const redis = new Redis({ host: '127.0.0.1', port: 6379 })
+    const redis = new Redis(redisAddress().url)
     const store = new RedisSessionStore(redis, { prefix: REDIS_PREFIX })
     let gated: TestServer
     const app = gatedSessionApp(store)

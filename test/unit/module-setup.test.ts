@@ -46,7 +46,7 @@ describe('[nuxt-server-session] module setup', () => {
   })
 
   it('leaves a mount the app defined alone, in storage or devStorage', () => {
-    const own = { driver: 'redis', url: 'redis://127.0.0.1:6379' }
+    const own = { driver: 'redis', url: 'redis://redis.example:6380' }
     const inStorage = nitroWith({ preset: 'vercel', storage: { sessions: own } })
     mountDefaultStorage(inStorage, 'sessions', FS_DRIVER)
     expect(inStorage.options.storage.sessions).toBe(own)

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SECRET, recordingLogger, sessionApp } from '../support/app'
 import { Client, serve } from '../support/server'
 import type { TestServer } from '../support/server'
+import { redisAddress } from '../support/services'
 import { tcpProxy } from '../support/tcp-proxy'
 
 const BASE = `nss-test-outage-${process.pid}-${Date.now()}`
@@ -23,7 +24,7 @@ describe('[nuxt-server-session] security rules 8 and 9: store outage and logs, o
   const logger = recordingLogger()
   const storage = createStorage()
   beforeAll(async () => {
-    proxy = await tcpProxy({ host: '127.0.0.1', port: 6379 })
+    proxy = await tcpProxy({ host: redisAddress().host, port: redisAddress().port })
     storage.mount('', redisDriver({ host: '127.0.0.1', port: proxy.port, base: BASE }))
     server = await serve(sessionApp({ storage, logger, storeTimeout: 300 }).app)
   })
@@ -31,7 +32,7 @@ describe('[nuxt-server-session] security rules 8 and 9: store outage and logs, o
     await server.close()
     await storage.dispose()
     await proxy.close()
-    const redis = new Redis({ host: '127.0.0.1', port: 6379 })
+    const redis = new Redis(redisAddress().url)
     const keys = await redis.keys(`${BASE}:*`)
     if (keys.length) await redis.del(...keys)
     await redis.quit()
