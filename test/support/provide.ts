@@ -7,7 +7,7 @@
  * Imported by `node scripts/soak.ts` too, so: relative imports with `.ts`, erasable syntax only.
  */
 import { spawnSync } from 'node:child_process'
-import { accessSync, constants, existsSync } from 'node:fs'
+import { accessSync, constants, existsSync, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -90,8 +90,10 @@ async function checkRedis(url: string, ms = 3000): Promise<void> {
  */
 export async function provideRedis(): Promise<Provided> {
   let binaries = redisBinaries()
+  let installed = false
   if (!binaries.ok && canApt()) {
     aptInstall(['redis-server', 'redis-tools'])
+    installed = true
     binaries = redisBinaries()
   }
   const configured = process.env.NSS_TEST_REDIS_URL
@@ -101,9 +103,14 @@ export async function provideRedis(): Promise<Provided> {
   }
   if (!binaries.ok) {
     const missing = binaries.reason.startsWith('redis-cli') ? 'redis-cli' : 'redis-server'
-    throw new SetupError(`${missing} not found: install it (Debian: apt-get install -y redis-server) or set NSS_TEST_REDIS_URL`)
+    throw new SetupError(installed
+      ? `${missing} not found on the PATH even after apt-get install redis-server redis-tools: ${binaries.reason}`
+      : `${missing} not found: install it (Debian: apt-get install -y redis-server) or set NSS_TEST_REDIS_URL`)
   }
   const dir = await mkdtemp(join(tmpdir(), 'nss-test-redis-'))
+  // If this process exits without stop() (a forced exit), redis.ts kills the server; this removes its directory.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true })
+  process.once('exit', removeDir)
   try {
     const server = await startRedisServer(await freePort(), ['--dir', dir], { cwd: dir, timeout: 10_000 })
     const url = `redis://127.0.0.1:${server.port}`
@@ -113,11 +120,13 @@ export async function provideRedis(): Promise<Provided> {
         if (process.env.NSS_TEST_REDIS_URL === url) delete process.env.NSS_TEST_REDIS_URL
         await server.stop()
         await rm(dir, { recursive: true, force: true })
+        process.off('exit', removeDir)
       },
     }
   }
   catch (error) {
     await rm(dir, { recursive: true, force: true })
+    process.off('exit', removeDir)
     throw new SetupError(`the tests' private redis-server did not start: ${firstLine(error)}`)
   }
 }
