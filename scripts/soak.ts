@@ -6,7 +6,9 @@
  * each write acknowledged with a 2xx must be readable, each signed-out or regenerated-away cookie
  * must stay dead. Prints requests by status, crashes, unhandled rejections, sessions checked and
  * lost; exits non-zero on any crash, unhandled rejection, lost or resurrected session, or 5xx
- * outside the cut. Only 127.0.0.1; every loop is bounded in time.
+ * outside the cut. Only 127.0.0.1; every loop is bounded in time. Redis: NSS_TEST_REDIS_URL when
+ * set, else a private redis-server on a free port, started here and stopped at the end (as in the
+ * test run, through test/support/provide.ts).
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -16,6 +18,9 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { startServer, stopAll } from '../test/support/process.ts'
 import type { ServerProcess } from '../test/support/process.ts'
+import { provideRedis } from '../test/support/provide.ts'
+import type { Provided } from '../test/support/provide.ts'
+import { redisAddress } from '../test/support/services.ts'
 import { tcpProxy } from '../test/support/tcp-proxy.ts'
 
 const { values: args } = parseArgs({
@@ -85,14 +90,20 @@ async function request(server: ServerProcess, visitor: Visitor, path: string): P
   }
 }
 
+/** The soak's Redis (a private redis-server unless NSS_TEST_REDIS_URL is set), stopped at the end. */
+let redisService: Provided | undefined
+
 async function main(): Promise<void> {
+  // Before the build, so that a missing redis-server stops the soak at once.
+  redisService = await provideRedis()
+  process.stdout.write(`soak: Redis at ${redisAddress().url}\n`)
   if (!args['no-build']) {
     process.stdout.write('soak: building test/fixtures/redis ...\n')
     const built = spawnSync('npx', ['--no', 'nuxi', 'build', FIXTURE], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, NUXT_TELEMETRY_DISABLED: '1' }, timeout: 300_000 })
     if (built.status !== 0) throw new Error('soak: the build failed')
   }
   const entry = join(FIXTURE, '.output/server/index.mjs')
-  const proxy = await tcpProxy({ host: '127.0.0.1', port: 6379 })
+  const proxy = await tcpProxy({ host: redisAddress().host, port: redisAddress().port })
   const env = {
     NUXT_SESSION_SECRET: randomBytes(32).toString('base64url'),
     NUXT_SESSION_REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
@@ -194,7 +205,7 @@ async function main(): Promise<void> {
   const unhandled = (logs.match(/unhandledRejection|UnhandledPromiseRejection/g) ?? []).length
   await stopAll()
   await proxy.close()
-  const redis = new Redis({ host: '127.0.0.1', port: 6379 })
+  const redis = new Redis(redisAddress().url)
   let cursor = '0'
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000)
@@ -221,8 +232,10 @@ async function main(): Promise<void> {
   if (crashes || unhandled || lost || resurrected || stats.outsideCut5xx) process.exitCode = 1
 }
 
-main().catch(async (error) => {
-  process.stderr.write(`soak failed: ${(error as Error).stack ?? error}\n`)
-  await stopAll()
-  process.exitCode = 1
-})
+main()
+  .catch(async (error) => {
+    process.stderr.write(`soak failed: ${(error as Error).stack ?? error}\n`)
+    await stopAll()
+    process.exitCode = 1
+  })
+  .finally(() => redisService?.stop())
