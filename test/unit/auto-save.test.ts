@@ -1,10 +1,15 @@
-import { createApp, createError, createRouter, defineEventHandler, getRouterParam } from 'h3'
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { createApp, createError, createRouter, defineEventHandler, getQuery, getRouterParam, sendStream } from 'h3'
 import type { H3Event } from 'h3'
 import { createStorage } from 'unstorage'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { UnstorageSessionStore, useSession } from 'nuxt-server-session/h3'
-import type { SessionOptions } from 'nuxt-server-session/h3'
+import type { SessionOptions, SessionRecord, SessionWrite } from 'nuxt-server-session/h3'
 import { SECRET } from '../support/app'
+import { figure } from '../support/figure'
 import { Client, parseSetCookie, serve } from '../support/server'
 import type { TestServer } from '../support/server'
 
@@ -158,6 +163,176 @@ describe('[nuxt-server-session] automatic save: writeHead while the response is 
       }
       expect(codes.none).toMatch(/^ERR_/)
       expect(codes).toEqual({ none: codes.none, unchanged: codes.none, changed: codes.none })
+    })
+  }
+})
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const SAVE_DELAY_MS = 300
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+/** The real store over unstorage memory, whose writes take `SAVE_DELAY_MS` longer. */
+class DelayedStore extends UnstorageSessionStore {
+  declare sets: number
+  /** Called once each write has been stored. */
+  declare onSaved: (() => void) | undefined
+
+  constructor() {
+    super(createStorage())
+    this.sets = 0
+    this.onSaved = undefined
+  }
+
+  override async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
+    this.sets++
+    await sleep(SAVE_DELAY_MS)
+    const stored = await super.set(key, record, write)
+    this.onSaved?.()
+    return stored
+  }
+}
+
+/** What one streamed response did on the server. */
+interface Run {
+  /** Bytes the source had made (or the writer had written) when the save completed. */
+  atSave?: number
+  produced: number
+  sha256?: string
+  falses: number
+  drains: number
+  /** 'drain' events while Node still owed one: a 'drain' that no full buffer called for. */
+  spurious: number
+}
+
+describe('[nuxt-server-session] automatic save: backpressure while the response is held', () => {
+  let server: TestServer
+  let store: DelayedStore
+  const runs = new Map<string, Run>()
+  const TOTAL = 32 * MiB
+  const CHUNK = 16 * KiB
+
+  /** `TOTAL` bytes made on demand, each chunk numbered, so that order and content are checked. */
+  function source(run: Run): Readable {
+    const base = randomBytes(CHUNK)
+    const hash = createHash('sha256')
+    return new Readable({
+      read() {
+        if (run.produced >= TOTAL) {
+          run.sha256 = hash.digest('hex')
+          this.push(null)
+          return
+        }
+        const chunk = Buffer.from(base)
+        chunk.writeUInt32BE(run.produced / CHUNK)
+        run.produced += chunk.length
+        hash.update(chunk)
+        this.push(chunk)
+      },
+    })
+  }
+
+  beforeAll(async () => {
+    store = new DelayedStore()
+    const options: SessionOptions = { secret: SECRET, name: NAME, store }
+    /** The session as `mode` says; the run of this request, which the save's completion marks. */
+    const begin = async (event: H3Event) => {
+      const s = await useSession(event, options)
+      if (getRouterParam(event, 'mode') === 'changed') s.update((d: any) => ({ ...d, visits: (d.visits ?? 0) + 1 }))
+      const run: Run = { produced: 0, falses: 0, drains: 0, spurious: 0 }
+      runs.set(String(getQuery(event).run), run)
+      store.onSaved = () => {
+        run.atSave ??= run.produced
+      }
+      return run
+    }
+    const router = createRouter()
+      .get('/visit', defineEventHandler(async (event) => {
+        const s = await useSession(event, options)
+        s.update((d: any) => ({ ...d, visits: (d.visits ?? 0) + 1 }))
+        return { visits: s.data.visits }
+      }))
+      // stream.pipe(), through h3's sendStream.
+      .get('/pipe/:mode', defineEventHandler(async event => sendStream(event, source(await begin(event)))))
+      .get('/pipeline/:mode', defineEventHandler(async (event) => {
+        await pipeline(source(await begin(event)), event.node.res)
+      }))
+      // A writer by hand that waits for 'drain' after each write that answered false.
+      .get('/writer/:size/:mode', defineEventHandler(async (event) => {
+        const run = await begin(event)
+        const res = event.node.res
+        const size = Number(getRouterParam(event, 'size'))
+        res.on('drain', () => {
+          run.drains++
+          if (res.writableNeedDrain) run.spurious++
+        })
+        const chunk = randomBytes(size)
+        while (run.produced < 8 * MiB) {
+          run.produced += size
+          if (!res.write(chunk)) {
+            run.falses++
+            await once(res, 'drain')
+          }
+        }
+        res.end()
+      }))
+    server = await serve(createApp().use(router))
+  })
+  afterAll(() => server.close())
+
+  let next = 0
+  async function fetchRun(client: Client, path: string): Promise<{ res: Response, body: Buffer, run: Run }> {
+    const id = String(++next)
+    const res = await client.fetch(`${path}?run=${id}`)
+    const body = Buffer.from(await res.arrayBuffer())
+    return { res, body, run: runs.get(id)! }
+  }
+
+  for (const how of ['pipe', 'pipeline'] as const) {
+    it(`${how}: a 32 MiB stream into a route that changed the session waits for the save, then arrives whole`, async () => {
+      const client = new Client(server.url)
+      const sets = store.sets
+      const { res, body, run } = await fetchRun(client, `/${how}/changed`)
+      expect(res.status).toBe(200)
+      expect(res.headers.getSetCookie().filter(c => parseSetCookie(c).name === NAME)).toHaveLength(1)
+      expect(store.sets).toBe(sets + 1)
+      // While the save took its 300 ms, the source made a few chunks, not the whole stream.
+      figure(`auto-save backpressure, ${how}: ${run.atSave} of ${TOTAL} bytes made when the ${SAVE_DELAY_MS} ms save completed`)
+      expect(run.atSave).toBeGreaterThan(0)
+      expect(run.atSave).toBeLessThan(256 * KiB)
+      expect(body.length).toBe(TOTAL)
+      expect(createHash('sha256').update(body).digest('hex')).toBe(run.sha256)
+      expect(await client.json('/visit')).toEqual({ visits: 2 })
+    })
+
+    it(`${how}: with nothing to save, the stream is not held and arrives whole`, async () => {
+      const client = new Client(server.url)
+      expect(await client.json('/visit')).toEqual({ visits: 1 })
+      const sets = store.sets
+      const { res, body, run } = await fetchRun(client, `/${how}/unchanged`)
+      expect(res.status).toBe(200)
+      expect(res.headers.getSetCookie()).toEqual([])
+      expect(store.sets).toBe(sets)
+      expect(run.atSave).toBeUndefined()
+      expect(body.length).toBe(TOTAL)
+      expect(createHash('sha256').update(body).digest('hex')).toBe(run.sha256)
+    })
+  }
+
+  // 1 KiB: the held write goes out within Node's buffer, so 'drain' is ours to emit. 1 MiB: it
+  // fills Node's buffer, so Node emits 'drain' itself once the socket has taken it, and a second
+  // one from us would be spurious.
+  for (const size of [KiB, MiB]) {
+    it(`a writer of ${size / KiB} KiB chunks gets one 'drain' per write that answered false, none spurious`, async () => {
+      const client = new Client(server.url)
+      const { res, body, run } = await fetchRun(client, `/writer/${size}/changed`)
+      expect(res.status).toBe(200)
+      expect(body.length).toBe(run.produced)
+      expect(run.atSave).toBe(size)
+      expect(run.falses).toBeGreaterThan(0)
+      expect(run.drains).toBe(run.falses)
+      expect(run.spurious).toBe(0)
     })
   }
 })

@@ -24,10 +24,11 @@ export function responseSettled(event: H3Event): Promise<void> | undefined {
  * redirect, a thrown error, `sendNoContent` or a stream. Hooks such as h3's `onBeforeResponse`
  * miss redirects and errors, so this wraps the response itself (as express-session does):
  * `writeHead`, `write` and `end` are held until the save has finished, then replayed. The next
- * request therefore always sees the change. Nothing is saved after a 5xx; a failed save turns
- * the response into the error's status (503 for a store outage) while headers are still unsent,
- * so a client is never told "done" about a change that was lost. A whole response of a session
- * with nothing to save goes at once.
+ * request therefore always sees the change. A held `write` answers false and 'drain' follows
+ * the release, so that a piped stream waits meanwhile rather than piling up in memory. Nothing
+ * is saved after a 5xx; a failed save turns the response into the error's status (503 for a
+ * store outage) while headers are still unsent, so a client is never told "done" about a change
+ * that was lost. A response of a session with nothing to save, whole or streamed, goes at once.
  */
 export function installAutoSave(event: H3Event, state: SessionState): void {
   const res = event.node?.res as HeldRes | undefined
@@ -50,8 +51,16 @@ function heldWriteHead(this: HeldRes, ...args: unknown[]): unknown {
 function heldWrite(this: HeldRes, ...args: unknown[]): unknown {
   const saver = this[SAVER]!
   if (saver.phase === 'done') return saver.write.apply(this, args)
+  if (saver.phase === 'open' && saver.idle()) {
+    // A stream, and nothing to save or send: it goes now, with Node's own backpressure.
+    saver.phase = 'done'
+    return saver.write.apply(this, args)
+  }
+  // Backpressure: a writer that heeds it (stream.pipe, pipeline) pauses until 'drain', which
+  // comes once the save has finished and the held writes have gone out, instead of pouring a
+  // whole stream into memory for as long as the save takes.
   saver.hold('write', args)
-  return true
+  return false
 }
 
 function heldEnd(this: HeldRes, ...args: unknown[]): unknown {
@@ -103,14 +112,24 @@ class AutoSave {
     return this.released
   }
 
+  /** Whether nothing has been held yet and there is nothing to save or send (a read, an unchanged session). */
+  idle(): boolean {
+    return this.held.length === 0 && this.res.statusCode < 500 && this.state.idle()
+  }
+
   hold(method?: 'write' | 'end', args?: unknown[]): void {
-    if (method) this.held.push([method, args!])
-    if (this.phase !== 'open') return
-    const { res, state } = this
-    if (method === 'end' && this.held.length === 1 && res.statusCode < 500 && state.idle()) {
-      // A whole response, and nothing to save or send (a read, an unchanged session): it goes now.
-      return this.settle()
+    if (this.phase !== 'open') {
+      if (method) this.held.push([method, args!])
+      return
     }
+    const { res, state } = this
+    if (method === 'end' && this.idle()) {
+      // A whole response, and nothing to save or send: it goes now.
+      this.phase = 'done'
+      this.end.apply(res, args!)
+      return
+    }
+    if (method) this.held.push([method, args!])
     this.phase = 'saving'
     if (res.statusCode >= 500) {
       state.close()
@@ -125,8 +144,22 @@ class AutoSave {
     try {
       if (error !== undefined && !res.headersSent) return _sendError(res, this.end, this.state, error)
       if (error !== undefined) _log(this.state, error)
-      for (const [method, args] of this.held) (method === 'write' ? this.write : this.end).apply(res, args)
+      let wrote = false
+      let full = false
+      for (const [method, args] of this.held) {
+        if (method === 'end') {
+          this.end.apply(res, args)
+        }
+        else {
+          wrote = true
+          if (this.write.apply(res, args) === false) full = true
+        }
+      }
       this.held.length = 0
+      // The held writes answered false: their writer waits for 'drain'. Node emits it itself once
+      // its own buffer empties if a replayed write filled it (writableNeedDrain); otherwise it
+      // is due now, once, unless the response has ended.
+      if (wrote && !res.writableEnded && !res.destroyed && !((res.writableNeedDrain as boolean | undefined) ?? full)) res.emit('drain')
     }
     finally {
       this.release?.()
