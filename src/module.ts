@@ -24,7 +24,7 @@ export default defineNuxtModule<ModuleOptions>({
     runtimeConfig.session = sessionRuntimeConfig(options, runtimeConfig.session, nuxt.options.dev)
     const paths = runtimePaths(import.meta.url)
     nuxt.hook('nitro:init', (nitro) => {
-      mountDefaultStorage(nitro, runtimeConfig.session!.storage, paths.fsDriver)
+      mountDefaultStorage(nitro, runtimeConfig.session!.storage, paths.sqliteDriver)
       aliasMissingIoredis(nitro, paths.ioredisStub)
     })
     addServerPlugin(paths.plugin)

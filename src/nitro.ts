@@ -25,7 +25,7 @@ const module: NitroModule = {
     runtimeConfig.nitro ??= {}
     runtimeConfig.nitro.envPrefix ??= 'NUXT_'
     const paths = runtimePaths(import.meta.url)
-    mountDefaultStorage(nitro, runtimeConfig.session.storage, paths.fsDriver)
+    mountDefaultStorage(nitro, runtimeConfig.session.storage, paths.sqliteDriver)
     aliasMissingIoredis(nitro, paths.ioredisStub)
     registerRuntime(nitro, paths)
   },

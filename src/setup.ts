@@ -17,13 +17,13 @@ export const logger = consola.withTag('nuxt-server-session')
  * calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside `dist/runtime`, while this file
  * may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { plugin: string, utils: string, ioredisStub: string, fsDriver: string } {
+export function runtimePaths(entryUrl: string): { plugin: string, utils: string, ioredisStub: string, sqliteDriver: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
   return {
     plugin: `${runtimeDir}/server/plugins/session`,
     utils: `${runtimeDir}/server/utils/session`,
     ioredisStub: `${runtimeDir}/server/stores/ioredis-missing`,
-    fsDriver: `${runtimeDir}/server/storage/fs`,
+    sqliteDriver: `${runtimeDir}/server/storage/sqlite`,
   }
 }
 
@@ -42,7 +42,7 @@ export function aliasMissingIoredis(nitro: Nitro, stub: string): void {
 /** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
 export const SERVER_IMPORTS = ['useServerSession', 'signInServerSession', 'listServerSessions', 'revokeServerSession', 'revokeServerSessions'] as const
 
-/** Presets that run as one long-lived server with a writable disk: the fs default suits them. */
+/** Presets that run as one long-lived server with a writable disk: the SQLite default suits them. */
 const SERVER_PRESETS = new Set(['node-server', 'node', 'node-cluster', 'node-listener', 'bun', 'deno-server', 'nitro-dev', 'nitro-prerender'])
 
 /**
@@ -65,6 +65,7 @@ export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<S
     storage: DEFAULTS.storage,
     sweepInterval: DEFAULTS.sweepInterval,
     redis: { url: '', cluster: '', sentinels: '', sentinelName: 'mymaster', password: '', tls: false, prefix: DEFAULTS.prefix },
+    sqlite: { path: '' },
     devices: { userAgent: false, ip: false },
     maxSessionsPerUser: 0,
     sessionLimit: 'evict-oldest',
@@ -78,20 +79,21 @@ export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<S
 }
 
 /**
- * Gives the session mount a default when the app configured none: files under `.data/session`
- * on server presets (sessions survive restarts), through the module's own fs driver (`fsDriver`,
- * see runtime/server/storage/fs), and on serverless or edge presets an in-memory one with a
- * warning, since there a shared store must be configured.
+ * Gives the session mount a default when the app configured none: an SQLite database under
+ * `.data/session` on server presets (sessions survive restarts, several processes may share
+ * it), through the module's own driver (`sqliteDriver`, see runtime/server/storage/sqlite;
+ * `NUXT_SESSION_SQLITE_PATH` moves it at run time), and on serverless or edge presets an
+ * in-memory one with a warning, since there a shared store must be configured.
  */
-export function mountDefaultStorage(nitro: Nitro, mount: string, fsDriver: string): void {
+export function mountDefaultStorage(nitro: Nitro, mount: string, sqliteDriver: string): void {
   const { options } = nitro
   if (options.storage?.[mount] || options.devStorage?.[mount]) return
   if (options.dev) {
-    options.devStorage[mount] = { driver: fsDriver, base: `${options.rootDir}/${DEFAULTS.storageDir}` }
+    options.devStorage[mount] = { driver: sqliteDriver, path: `${options.rootDir}/${DEFAULTS.sqliteFile}`, createFolder: true, moduleDefault: true }
     return
   }
   if (SERVER_PRESETS.has(options.preset)) {
-    options.storage[mount] = { driver: fsDriver, base: `./${DEFAULTS.storageDir}` }
+    options.storage[mount] = { driver: sqliteDriver, path: `./${DEFAULTS.sqliteFile}`, createFolder: true, moduleDefault: true }
     return
   }
   options.storage[mount] = { driver: 'memory' }

@@ -1,6 +1,6 @@
-import type { ModuleCookieOptions, ModuleRedisOptions, SessionRuntimeConfig } from './runtime/types'
+import type { ModuleCookieOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
 
-export type { ModuleCookieOptions, ModuleRedisOptions, SessionRuntimeConfig } from './runtime/types'
+export type { ModuleCookieOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
 
 /**
  * Options of the Nuxt module (`session` key of nuxt.config) and of the standalone Nitro module
@@ -60,13 +60,13 @@ export interface ModuleOptions {
   /**
    * Name of the Nitro storage mount that holds the sessions. Configure the mount under
    * `nitro.storage` to use Redis, Cloudflare KV or any unstorage driver; without one, the module
-   * mounts an fs store under `.data/session` on server presets.
+   * mounts an SQLite database under `.data/session` on server presets.
    * @default 'session'
    */
   storage?: string
   /**
    * How often, in seconds, expired records are swept from a mount whose driver does not expire
-   * keys (fs, memory). `0` turns the sweep off.
+   * keys (the SQLite default, fs, memory). `0` turns the sweep off.
    * @default 3600
    */
   sweepInterval?: number
@@ -76,6 +76,8 @@ export interface ModuleOptions {
    * var (`NUXT_SESSION_REDIS_URL`, `NUXT_SESSION_REDIS_CLUSTER`, `NUXT_SESSION_REDIS_SENTINELS`).
    */
   redis?: ModuleRedisOptions
+  /** Where the default SQLite database lives (`NUXT_SESSION_SQLITE_PATH`, read at start). */
+  sqlite?: ModuleSqliteOptions
   /**
    * What a signed-in session's entry in "your devices" remembers about the device.
    * @default { userAgent: false, ip: false }

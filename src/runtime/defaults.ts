@@ -21,6 +21,6 @@ export const DEFAULTS = {
   minSecretLength: 32,
   /** Nitro storage mount that holds the sessions (Nuxt and Nitro modules). */
   storage: 'session',
-  /** Where the embedded default store keeps its files, relative to the server's working directory. */
-  storageDir: '.data/session',
+  /** The embedded default store's SQLite database, relative to the server's working directory. */
+  sqliteFile: '.data/session/sessions.sqlite',
 } as const

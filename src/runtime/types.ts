@@ -271,9 +271,22 @@ export interface SessionRuntimeConfig {
   sweepInterval: number
   /** A Redis store instead of the storage mount, when any address is set. */
   redis: Required<ModuleRedisOptions>
+  /** The default SQLite database; `path` empty: `.data/session/sessions.sqlite`. */
+  sqlite: Required<ModuleSqliteOptions>
   devices: { userAgent: boolean, ip: boolean }
   maxSessionsPerUser: number
   sessionLimit: 'evict-oldest' | 'refuse'
+}
+
+/** The embedded default store (an SQLite database), where the app configured no mount of its own. */
+export interface ModuleSqliteOptions {
+  /**
+   * The database file, read when the server starts (`NUXT_SESSION_SQLITE_PATH`), for a container
+   * volume say. Its folder must exist. Empty: `.data/session/sessions.sqlite` under the server's
+   * working directory (its folder created, readable by the owner only).
+   * @default ''
+   */
+  path?: string
 }
 
 /**

@@ -167,7 +167,7 @@ describe('[nuxt-server-session] Nuxt module, zero config (production build)', as
     expect(await alice.json('/api/me')).toMatchObject({ user: 'alice' })
   })
 
-  it('keeps sessions across a server restart with zero configuration (fs under .data/session)', async () => {
+  it('keeps sessions across a server restart with zero configuration (SQLite under .data/session)', async () => {
     const c = client()
     await c.fetch('/api/login?name=erin')
     await startServer()

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises'
+import { DatabaseSync } from 'node:sqlite'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +17,8 @@ import { Client } from '../support/server'
  * The fixture `test/fixtures/nitro-basic` (zero session options) on Bun and Deno: the node-server
  * build run by each of them, each one's own server preset (`bun`, `deno-server`), and Deno
  * Deploy's preset (`deno-deploy`, also named `deno`) run by a local Deno. The server presets get
- * the module's fs default under `<cwd>/.data/session`; deno-deploy gets memory and a build warning.
+ * the module's SQLite default, `<cwd>/.data/session/sessions.sqlite` (through `bun:sqlite` on Bun,
+ * `node:sqlite` on Deno); deno-deploy gets memory and a build warning.
  */
 
 const SECRET = 'bun-deno-e2e-secret-0123456789-0123456789'
@@ -43,16 +45,16 @@ interface Target {
   preset: Preset
   command: string[]
   /** The module's default store on this preset. */
-  store: 'fs' | 'memory'
+  store: 'sqlite' | 'memory'
   /** How the server is told its address, when PORT and HOST do not do it. */
   listen?: (port: number) => Record<string, string>
 }
 
 const TARGETS: Target[] = [
-  { name: 'Bun running the node-server build', preset: 'node-server', command: [BUN, 'run'], store: 'fs' },
-  { name: 'Deno running the node-server build', preset: 'node-server', command: [...DENO_RUN, ...DENO_SERVER_PERMISSIONS], store: 'fs' },
-  { name: 'the bun preset on Bun', preset: 'bun', command: [BUN, 'run'], store: 'fs' },
-  { name: 'the deno-server preset on Deno', preset: 'deno-server', command: [...DENO_RUN, ...DENO_SERVER_PERMISSIONS], store: 'fs' },
+  { name: 'Bun running the node-server build', preset: 'node-server', command: [BUN, 'run'], store: 'sqlite' },
+  { name: 'Deno running the node-server build', preset: 'node-server', command: [...DENO_RUN, ...DENO_SERVER_PERMISSIONS], store: 'sqlite' },
+  { name: 'the bun preset on Bun', preset: 'bun', command: [BUN, 'run'], store: 'sqlite' },
+  { name: 'the deno-server preset on Deno', preset: 'deno-server', command: [...DENO_RUN, ...DENO_SERVER_PERMISSIONS], store: 'sqlite' },
   {
     name: 'the deno-deploy preset on a local Deno',
     preset: 'deno-deploy',
@@ -130,7 +132,7 @@ describe.each(TARGETS)('[nuxt-server-session] $name', (target) => {
   const { preset, command, store, listen } = target
   let entry: string
   let warnings: string[]
-  /** The working directory of the server: the default fs store writes under `<cwd>/.data/session`. */
+  /** The working directory of the server: the default store is `<cwd>/.data/session/sessions.sqlite`. */
   let cwd: string
   let server: ServerProcess
   const start = (env: Record<string, string>, dir = cwd) => startTarget(target, dir, env)
@@ -147,13 +149,13 @@ describe.each(TARGETS)('[nuxt-server-session] $name', (target) => {
 
   itPassesTheRuntimeChecks(() => server.url)
 
-  if (store === 'fs') {
-    it('keeps sessions across a restart with zero configuration (fs under <cwd>/.data/session), under the same NUXT_SESSION_SECRET only', async () => {
+  if (store === 'sqlite') {
+    it('keeps sessions across a restart with zero configuration (SQLite under <cwd>/.data/session), under the same NUXT_SESSION_SECRET only', async () => {
       expect(warnings).toEqual([])
       const c = new Client(server.url)
       await c.fetch('/api/login?name=erin')
       await c.json('/api/visits')
-      expect((await filesUnder(join(cwd, '.data/session'))).length).toBeGreaterThan(0)
+      expect(await filesUnder(join(cwd, '.data/session'))).toContain('sessions.sqlite')
       await server.stop()
       server = await start({ NUXT_SESSION_SECRET: SECRET })
       const again = withCookieOf(c, server)
@@ -170,17 +172,20 @@ describe.each(TARGETS)('[nuxt-server-session] $name', (target) => {
       expect(await again.json('/api/me')).toMatchObject({ user: 'erin', visits: 2 })
     })
 
-    it('sweeps expired sessions from the default fs store', async () => {
+    it('sweeps expired sessions from the default SQLite database', async () => {
       const dir = await mkdtemp(join(tmp, `cwd-${preset}-sweep-`))
       const sweeping = await start({ NUXT_SESSION_SECRET: SECRET, NUXT_SESSION_TTL: '1', NUXT_SESSION_SWEEP_INTERVAL: '1' }, dir)
+      // The test's own connection to the file the server writes (WAL: readers never block it).
+      const db = new DatabaseSync(join(dir, '.data/session/sessions.sqlite'))
+      const rows = () => Number(db.prepare('SELECT count(*) AS n FROM nss_items').get()!.n)
       try {
         await new Client(sweeping.url).json('/api/visits')
-        const stored = join(dir, '.data/session')
-        expect(await filesUnder(stored)).toHaveLength(1)
+        expect(rows()).toBe(1)
         // A bounded wait for the background sweep (every second): what is checked is that it ran.
-        await expect.poll(() => filesUnder(stored), { timeout: 10_000, interval: 200 }).toEqual([])
+        await expect.poll(rows, { timeout: 10_000, interval: 200 }).toBe(0)
       }
       finally {
+        db.close()
         await sweeping.stop()
       }
     })

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
+import { DatabaseSync } from 'node:sqlite'
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { filesUnder } from '../support/nitro-build'
 import { baseEnv, run, runOk, startServer, stopAll } from '../support/process'
 import { Client, parseSetCookie } from '../support/server'
 
@@ -205,9 +205,9 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
         'server.mjs': `import { createServer } from 'node:http'
 import { createApp, defineEventHandler, toNodeListener } from 'h3'
 import { createStorage } from 'unstorage'
-import { sessionFsDriver, useSession, UnstorageSessionStore } from 'nuxt-server-session/h3'
+import { sessionSqliteDriver, useSession, UnstorageSessionStore } from 'nuxt-server-session/h3'
 
-const store = new UnstorageSessionStore(createStorage({ driver: sessionFsDriver({ base: './.data/h3' }) }), { ttl: 3600, prefix: 'sess' })
+const store = new UnstorageSessionStore(createStorage({ driver: sessionSqliteDriver({ path: './.data/h3/sessions.sqlite', createFolder: true }) }), { ttl: 3600, prefix: 'sess' })
 const options = { store, secret: process.env.SESSION_SECRET }
 
 const app = createApp()
@@ -235,9 +235,13 @@ createServer(toNodeListener(app)).listen(Number(process.env.PORT), process.env.H
       expect(parseSetCookie(first.headers.getSetCookie()[0]!).name).toBe('sid')
       expect(await c.json('/')).toEqual({ visits: 2 })
       expect(await c.json('/')).toEqual({ visits: 3 })
-      // Kept by the package's own fs driver: one checksummed file per session.
-      const [file] = await filesUnder(join(app, '.data/h3'))
-      expect(await readFile(join(app, '.data/h3', file!), 'utf8')).toMatch(/^nss1 [\da-f]{8} \d+\n\{"v":1,/)
+      // Kept by the package's own SQLite driver: one row per session (the server's readiness
+      // probe made one too), under the hash of the id.
+      const db = new DatabaseSync(join(app, '.data/h3/sessions.sqlite'))
+      const rows = db.prepare('SELECT key, value FROM nss_items').all()
+      db.close()
+      for (const row of rows) expect(row.key).toMatch(/^sess:[\da-f]{64}$/)
+      expect(rows.map(row => JSON.parse(row.value as string).data.visits)).toContain(3)
       await server.stop()
       server = await startServer(entry, { cwd: app, env: { SESSION_SECRET: SECRET } })
       const again = new Client(server.url)

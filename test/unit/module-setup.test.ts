@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url'
 import { Cluster as MissingCluster, Redis as MissingRedis } from '../../src/runtime/server/stores/ioredis-missing'
 import { aliasMissingIoredis, logger, mountDefaultStorage, sessionRuntimeConfig } from '../../src/setup'
 
-/** The module's fs driver, as `runtimePaths` gives it. */
-const FS_DRIVER = '/pkg/runtime/server/storage/fs'
+/** The module's SQLite driver, as `runtimePaths` gives it. */
+const SQLITE_DRIVER = '/pkg/runtime/server/storage/sqlite'
 
 function nitroWith(options: { preset: string, dev?: boolean, storage?: Record<string, unknown>, devStorage?: Record<string, unknown> }): Nitro {
   return { options: { rootDir: '/app', dev: false, storage: {}, devStorage: {}, ...options } } as unknown as Nitro
@@ -20,25 +20,25 @@ describe('[nuxt-server-session] module setup', () => {
     vi.unstubAllEnvs()
   })
 
-  it('mounts files under .data/session on server presets, relative to the server\'s working directory', () => {
+  it('mounts an SQLite database under .data/session on server presets, relative to the server\'s working directory', () => {
     for (const preset of ['node-server', 'node-cluster', 'bun', 'deno-server']) {
       const nitro = nitroWith({ preset })
-      mountDefaultStorage(nitro, 'session', FS_DRIVER)
-      expect(nitro.options.storage.session).toEqual({ driver: FS_DRIVER, base: './.data/session' })
+      mountDefaultStorage(nitro, 'session', SQLITE_DRIVER)
+      expect(nitro.options.storage.session).toEqual({ driver: SQLITE_DRIVER, path: './.data/session/sessions.sqlite', createFolder: true, moduleDefault: true })
     }
   })
 
-  it('mounts files under the project in development', () => {
+  it('mounts the SQLite database under the project in development', () => {
     const nitro = nitroWith({ preset: 'nitro-dev', dev: true })
-    mountDefaultStorage(nitro, 'session', FS_DRIVER)
-    expect(nitro.options.devStorage.session).toEqual({ driver: FS_DRIVER, base: '/app/.data/session' })
+    mountDefaultStorage(nitro, 'session', SQLITE_DRIVER)
+    expect(nitro.options.devStorage.session).toEqual({ driver: SQLITE_DRIVER, path: '/app/.data/session/sessions.sqlite', createFolder: true, moduleDefault: true })
   })
 
   it('warns at build on serverless and edge presets, where a shared store is needed', () => {
     const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {})
     for (const preset of ['vercel', 'netlify', 'cloudflare-module', 'aws-lambda']) {
       const nitro = nitroWith({ preset })
-      mountDefaultStorage(nitro, 'session', FS_DRIVER)
+      mountDefaultStorage(nitro, 'session', SQLITE_DRIVER)
       expect(nitro.options.storage.session).toEqual({ driver: 'memory' })
     }
     expect(warn).toHaveBeenCalledTimes(4)
@@ -48,10 +48,10 @@ describe('[nuxt-server-session] module setup', () => {
   it('leaves a mount the app defined alone, in storage or devStorage', () => {
     const own = { driver: 'redis', url: 'redis://redis.example:6380' }
     const inStorage = nitroWith({ preset: 'vercel', storage: { sessions: own } })
-    mountDefaultStorage(inStorage, 'sessions', FS_DRIVER)
+    mountDefaultStorage(inStorage, 'sessions', SQLITE_DRIVER)
     expect(inStorage.options.storage.sessions).toBe(own)
     const inDev = nitroWith({ preset: 'nitro-dev', dev: true, devStorage: { sessions: own } })
-    mountDefaultStorage(inDev, 'sessions', FS_DRIVER)
+    mountDefaultStorage(inDev, 'sessions', SQLITE_DRIVER)
     expect(inDev.options.devStorage.sessions).toBe(own)
     expect(inDev.options.storage.sessions).toBeUndefined()
   })

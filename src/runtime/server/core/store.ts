@@ -209,3 +209,59 @@ function _dropPrototypeKeys(key: string, value: unknown): unknown {
   if (key === 'constructor' && value && typeof value === 'object' && 'prototype' in value) return undefined
   return value
 }
+
+/** A stored value as a record that has not expired at `now`, or `undefined` (gone, expired, undecodable). */
+export function liveRecord(raw: unknown, now: number): SessionRecord | undefined {
+  try {
+    const current = decodeSessionRecord(raw)
+    return current.expiresAt > now ? current : undefined
+  }
+  catch (error) {
+    if (error instanceof SessionRecordError) return undefined
+    throw error
+  }
+}
+
+/** `record` with only its changed and removed keys applied over `current`'s data. */
+export function mergeRecord(current: SessionRecord, record: SessionRecord, write: SessionWrite): SessionRecord {
+  const replaced = new Set([...write.changed, ...write.removed])
+  // Object.fromEntries defines keys rather than assigning them, so a "__proto__" key stays data.
+  const data = Object.fromEntries([
+    ...Object.entries(current.data).filter(([k]) => !replaced.has(k)),
+    ...write.changed.map(k => [k, record.data[k]] as const),
+  ])
+  return { ...record, data }
+}
+
+/**
+ * The stored text of the records a store read or wrote, so that an update can see that what is
+ * stored is still the record it started from, and then write without decoding and merging.
+ */
+export class RecordTexts {
+  private readonly texts = new WeakMap<SessionRecord, string>()
+
+  remember(record: SessionRecord, text: string): void {
+    this.texts.set(record, text)
+  }
+
+  /**
+   * The text to store for an update, given what is stored now (`raw`): `record` itself when the
+   * stored record is still the one the update started from, else `record`'s changes merged into
+   * it; `undefined` when the stored one is gone, expired or unreadable.
+   */
+  next(raw: unknown, record: SessionRecord, write: SessionWrite, now: number): string | undefined {
+    let next: SessionRecord
+    if (write.base && raw === this.texts.get(write.base)) {
+      if (!(write.base.expiresAt > now)) return undefined
+      next = record
+    }
+    else {
+      const current = liveRecord(raw, now)
+      if (!current) return undefined
+      next = mergeRecord(current, record, write)
+    }
+    const text = next === record ? (write.encoded ?? encodeSessionRecord(record)) : encodeSessionRecord(next)
+    if (next === record) this.texts.set(record, text)
+    return text
+  }
+}

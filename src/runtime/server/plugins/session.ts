@@ -1,10 +1,11 @@
 import type { H3Event } from 'h3'
-import { defineNitroPlugin, useStorage } from 'nitropack/runtime'
-import type { SessionOptions } from '../../types'
+import { defineNitroPlugin, useRuntimeConfig, useStorage } from 'nitropack/runtime'
+import type { SessionOptions, SessionRuntimeConfig } from '../../types'
 import { responseSettled } from '../core/auto-save'
 import { consoleLogger, resolveConfig } from '../core/config'
 import { exposeEvent } from '../core/cookie'
 import { SessionConfigError } from '../core/errors'
+import type { SessionSqliteDriver } from '../storage/sqlite'
 import { UnstorageSessionStore } from '../stores/unstorage'
 import { sessionOptions } from '../utils/session'
 
@@ -26,6 +27,7 @@ export default defineNitroPlugin((nitroApp) => {
     if (!(error instanceof SessionConfigError && _isCloudflareWorkers())) throw error
   }
   if (options) resolveConfig(options)
+  if (options?.store instanceof UnstorageSessionStore && !import.meta.prerender) _openSqlite(options.store)
 
   // The automatic save holds the response until the session is stored. Nitro's local fetch
   // (SSR `$fetch`, Workers) reads the response as soon as the handler returns, so the handler,
@@ -76,8 +78,24 @@ function _isCloudflareWorkers(): boolean {
   return globalThis.navigator?.userAgent === 'Cloudflare-Workers'
 }
 
-/** File drivers: nothing expires there unless swept. */
-const SWEPT_DRIVERS = new Set(['nuxt-server-session-fs', 'fs', 'fs-lite'])
+/**
+ * The module's SQLite database, when it holds the sessions, is opened now: a production server
+ * whose database is corrupt, read-only, missing or locked refuses to start with a message that
+ * says which, rather than answering every request with a 503. `NUXT_SESSION_SQLITE_PATH` moves
+ * the module's default database (its folder must exist then).
+ */
+function _openSqlite(store: UnstorageSessionStore): void {
+  const driver = useStorage().getMount(store.prefix).driver as Partial<SessionSqliteDriver>
+  if (driver.name !== SQLITE_DRIVER || typeof driver.open !== 'function') return
+  const path = (useRuntimeConfig() as unknown as { session: Partial<SessionRuntimeConfig> }).session.sqlite?.path
+  if (path && driver.options?.moduleDefault) driver.setPath!(path, false)
+  driver.open()
+}
+
+const SQLITE_DRIVER = 'nuxt-server-session-sqlite'
+
+/** Drivers that keep records until swept: the module's SQLite database, files. */
+const SWEPT_DRIVERS = new Set([SQLITE_DRIVER, 'fs', 'fs-lite'])
 
 /** Sweeps expired records on a schedule where the mount's driver does not expire keys itself. */
 function _scheduleSweep(store: UnstorageSessionStore): void {

@@ -3,10 +3,11 @@ import { DEFAULTS } from '../../defaults'
 import type { SessionLogger } from '../../types'
 import { consoleLogger } from '../core/config'
 import { SessionRecordError } from '../core/errors'
-import { decodeSessionRecord, encodeSessionRecord, isPlainObject, parseIndex, parseJsonValue } from '../core/store'
+import { RecordTexts, decodeSessionRecord, encodeSessionRecord, isPlainObject, liveRecord, parseIndex, parseJsonValue } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
-import type { SessionFsDriver } from '../storage/fs'
+import type { SessionSqliteDriver } from '../storage/sqlite'
 import { RedisSessionStore } from './redis'
+import { SqliteSessionStore } from './sqlite'
 
 /** Options of {@link UnstorageSessionStore}. */
 export interface UnstorageSessionStoreOptions {
@@ -40,12 +41,12 @@ export interface UnstorageSessionStoreOptions {
 const NATIVE_TTL_DRIVERS = new Set(['redis', 'cloudflare-kv-binding', 'cloudflare-kv-http', 'upstash', 'vercel-kv', 'deno-kv', 'deno-kv-node'])
 
 /**
- * Where the records of this store really go, found once by a probe: the mount's own Redis
- * client (unstorage's redis driver), the module's fs driver used directly, or the storage API.
+ * Where the records of this store really go, found once by a probe: a store of the mount's own
+ * backend (the Redis client of unstorage's redis driver, the module's SQLite database), or the
+ * storage API.
  */
 type Backend
-  = | { kind: 'redis', store: RedisSessionStore }
-    | { kind: 'fs', driver: SessionFsDriver, base: string }
+  = | { kind: 'native', store: RedisSessionStore | SqliteSessionStore }
     | { kind: 'storage' }
 
 const STORAGE_BACKEND: Backend = { kind: 'storage' }
@@ -82,13 +83,14 @@ export class UnstorageSessionStore implements SessionStore {
   private lastSweep: number
   private sweeping?: Promise<number>
   /** The stored text of records this store read or wrote, to see that one is still what is stored. */
-  private readonly textOf = new WeakMap<SessionRecord, string>()
+  private readonly texts = new RecordTexts()
   /** Where records go, once the probe has found it. */
   private backend?: Backend
   private probing?: Promise<Backend>
   /**
-   * Present when the records live in Redis (unstorage's redis driver): `regenerate()` then moves
-   * a session atomically, and of two concurrent ones exactly one wins.
+   * Present when the records live in Redis (unstorage's redis driver) or in the module's SQLite
+   * database: `regenerate()` then moves a session atomically, and of two concurrent ones exactly
+   * one wins.
    */
   move?: SessionStore['move']
   /** With `move`: whether it works between two keys (Redis Cluster: the same slot). */
@@ -111,18 +113,18 @@ export class UnstorageSessionStore implements SessionStore {
 
   async get(key: string): Promise<SessionRecord | undefined> {
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'redis') return backend.store.get(key)
-    const raw = await this._raw(backend, key)
+    if (backend.kind === 'native') return backend.store.get(key)
+    const raw = await this.storage.getItemRaw(this._key(key))
     if (raw === null || raw === undefined) return undefined
     const record = decodeSessionRecord(raw)
-    if (typeof raw === 'string') this.textOf.set(record, raw)
+    if (typeof raw === 'string') this.texts.remember(record, raw)
     return record
   }
 
   /** Several records, in the order of `keys`; a missing or corrupt one comes back `undefined`. */
   async getMany(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'redis') return backend.store.getMany(keys)
+    if (backend.kind === 'native') return backend.store.getMany(keys)
     return Promise.all(keys.map(key => this.get(key).catch((error: unknown) => {
       if (error instanceof SessionRecordError) return undefined
       throw error
@@ -131,70 +133,40 @@ export class UnstorageSessionStore implements SessionStore {
 
   async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'redis') return backend.store.set(key, record, write)
-    const direct = backend.kind === 'fs' ? backend : undefined
-    if (direct && !write.create) {
-      // Read, merge and write in one synchronous step: no request of this process comes between.
-      let written: string | undefined
-      direct.driver.updateItem(this._key(key).slice(direct.base.length), (raw) => {
-        const next = raw === null ? undefined : this._next(raw, record, write)
-        if (next !== undefined) written = next
-        return next
-      })
-      if (written === undefined) return false
+    if (backend.kind === 'native') {
+      const written = await backend.store.set(key, record, write)
       this._maybeSweep()
-      return true
+      return written
     }
     let text: string
     if (write.create) text = write.encoded ?? encodeSessionRecord(record)
     else {
-      const raw = await this._raw(backend, key)
-      const next = raw === null || raw === undefined ? undefined : this._next(raw, record, write)
+      const raw = await this.storage.getItemRaw(this._key(key))
+      const next = raw === null || raw === undefined ? undefined : this.texts.next(raw, record, write, this.now())
       if (next === undefined) return false
       text = next
     }
-    if (direct) direct.driver.setItem!(this._key(key).slice(direct.base.length), text, {})
-    else await this.storage.setItem(this._key(key), text, { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
-    if (write.create) this.textOf.set(record, text)
+    await this.storage.setItem(this._key(key), text, { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
+    if (write.create) this.texts.remember(record, text)
     this._maybeSweep()
     return true
   }
 
-  /**
-   * The text to store for an update, given what is stored now: `record` itself when the stored
-   * record is still the one the update started from, else `record`'s changes merged into it;
-   * `undefined` when it is gone, expired or unreadable.
-   */
-  private _next(raw: unknown, record: SessionRecord, write: SessionWrite): string | undefined {
-    let next: SessionRecord
-    if (write.base && raw === this.textOf.get(write.base)) {
-      if (!(write.base.expiresAt > this.now())) return undefined
-      next = record
-    }
-    else {
-      const current = this._live(raw)
-      if (!current) return undefined
-      next = _merge(current, record, write)
-    }
-    const text = next === record ? (write.encoded ?? encodeSessionRecord(record)) : encodeSessionRecord(next)
-    if (next === record) this.textOf.set(record, text)
-    return text
-  }
-
   async delete(key: string): Promise<void> {
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'redis') return backend.store.delete(key)
+    if (backend.kind === 'native') return backend.store.delete(key)
     await this.storage.removeItem(this._key(key))
   }
 
   /**
    * A user's index is one record, handle to entry, rewritten on each change: two sign-ins of
    * one user at the same instant may lose one entry (its session still works; it is just not
-   * listed). On a Redis mount, as in RedisSessionStore, it is one hash changed atomically.
+   * listed). On a Redis mount, as in RedisSessionStore, it is one hash changed atomically; on the
+   * module's SQLite database, the session rows that name the user.
    */
   async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number): Promise<void> {
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'redis') return backend.store.indexAdd(userKey, handle, entry, ttl)
+    if (backend.kind === 'native') return backend.store.indexAdd(userKey, handle, entry, ttl)
     const { index } = await this._readIndex(userKey)
     index[handle] = entry
     await this._writeIndex(userKey, index, ttl)
@@ -202,14 +174,14 @@ export class UnstorageSessionStore implements SessionStore {
 
   async indexList(userKey: string): Promise<Record<string, SessionIndexEntry>> {
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'redis') return backend.store.indexList(userKey)
+    if (backend.kind === 'native') return backend.store.indexList(userKey)
     return (await this._readIndex(userKey)).index
   }
 
   async indexRemove(userKey: string, handles: readonly string[], ttl: number): Promise<void> {
     if (!handles.length) return
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'redis') return backend.store.indexRemove(userKey, handles, ttl)
+    if (backend.kind === 'native') return backend.store.indexRemove(userKey, handles, ttl)
     const { index } = await this._readIndex(userKey)
     for (const handle of handles) Reflect.deleteProperty(index, handle)
     await this._writeIndex(userKey, index, ttl)
@@ -246,13 +218,15 @@ export class UnstorageSessionStore implements SessionStore {
 
   /**
    * Removes expired and undecodable records under the prefix; returns how many. Records that
-   * expire at this very moment are kept (a request may be touching them).
+   * expire at this very moment are kept (a request may be touching them). On the module's SQLite
+   * database, one short statement per batch of rows, with the event loop running between them.
    */
   async sweep(): Promise<number> {
     const now = this.now()
     this.lastSweep = now
+    const backend = this.backend ?? await this._probe()
     // Redis expires each session and index key with its session: nothing is left to sweep.
-    if ((this.backend ?? await this._probe()).kind === 'redis') return 0
+    if (backend.kind === 'native') return backend.store instanceof SqliteSessionStore ? backend.store.sweep() : 0
     let removed = 0
     const indexPrefix = `${this.prefix}:user:`
     for (const fullKey of await this.storage.getKeys(this.prefix)) {
@@ -283,10 +257,10 @@ export class UnstorageSessionStore implements SessionStore {
    */
   private async _sweepIndex(userKey: string): Promise<number> {
     const { index, ttl } = await this._readIndex(userKey)
-    const backend = this.backend ?? await this._probe()
     const gone: string[] = []
     for (const [handle, entry] of Object.entries(index)) {
-      if (!(await this._current(backend, entry.key))) gone.push(handle)
+      const raw = await this.storage.getItemRaw(this._key(entry.key))
+      if (raw === null || raw === undefined || !liveRecord(raw, this.now())) gone.push(handle)
     }
     if (!gone.length) return 0
     for (const handle of gone) Reflect.deleteProperty(index, handle)
@@ -298,37 +272,14 @@ export class UnstorageSessionStore implements SessionStore {
     return `${this.prefix}:${key}`
   }
 
-  /** The stored value of a session key, as the driver gives it. */
-  private _raw(backend: Backend, key: string): unknown {
-    return backend.kind === 'fs' ? backend.driver.getItem(this._key(key).slice(backend.base.length), {}) : this.storage.getItemRaw(this._key(key))
-  }
-
-  /** The record as stored now, or `undefined` when it is gone, expired or unreadable. */
-  private async _current(backend: Backend, key: string): Promise<SessionRecord | undefined> {
-    const raw = await this._raw(backend, key)
-    return raw === null || raw === undefined ? undefined : this._live(raw)
-  }
-
-  /** A stored value as a record that has not expired, or `undefined`. */
-  private _live(raw: unknown): SessionRecord | undefined {
-    try {
-      const current = decodeSessionRecord(raw)
-      return current.expiresAt > this.now() ? current : undefined
-    }
-    catch (error) {
-      if (error instanceof SessionRecordError) return undefined
-      throw error
-    }
-  }
-
   /**
    * Finds, once, where this store's records go. The mount of the prefix is looked at, then a
    * probe written through the storage API is looked for below it, so that a `prefixStorage` or
    * any other layer that maps keys differently falls back to the storage API:
    * - unstorage's `redis` driver: its own client, through a `RedisSessionStore` under the
    *   driver's `base`, for atomic per-key writes, moves and indexes;
-   * - the module's fs driver: used directly, without unstorage's key handling, for atomic
-   *   updates within the process;
+   * - the module's SQLite driver: its database, through a `SqliteSessionStore`, for the same in
+   *   one transaction per operation;
    * - anything else: the storage API.
    * A probe that fails (the store is down) is not remembered: the operation fails, and the next
    * one probes again, so that records never go to two layouts.
@@ -336,7 +287,7 @@ export class UnstorageSessionStore implements SessionStore {
   private _probe(): Promise<Backend> {
     this.probing ??= this._findBackend().then((backend) => {
       this.backend = backend
-      if (backend.kind === 'redis') {
+      if (backend.kind === 'native') {
         this.move = (from, to, record, write) => backend.store.move(from, to, record, write)
         this.sameSlot = (a, b) => backend.store.sameSlot(a, b)
       }
@@ -354,17 +305,21 @@ export class UnstorageSessionStore implements SessionStore {
     const mount = this.storage.getMount(probe)
     if (!probe.startsWith(mount.base)) return STORAGE_BACKEND
     const relative = probe.slice(mount.base.length)
-    const driver = mount.driver as Partial<SessionFsDriver> & RedisDriverLike
-    const redis = driver.name === 'redis' && typeof driver.getInstance === 'function' ? driver.getInstance() as { get?: (key: string) => Promise<string | null>, hgetall?: unknown } : undefined
-    const fs = typeof driver.updateItem === 'function' && typeof driver.getItem === 'function'
-    if (!fs && typeof redis?.get !== 'function') return STORAGE_BACKEND
+    const below = relative.slice(0, -name.length)
+    const driver = mount.driver as Partial<SessionSqliteDriver> & RedisDriverLike
+    const sqlite = driver.name === 'nuxt-server-session-sqlite' && driver.sessions ? driver.sessions : undefined
+    const redis = !sqlite && driver.name === 'redis' && typeof driver.getInstance === 'function' ? driver.getInstance() as { get?: (key: string) => Promise<string | null> } : undefined
+    if (!sqlite && typeof redis?.get !== 'function') return STORAGE_BACKEND
     await this.storage.setItem(probe, 'probe')
     try {
-      if (fs) return driver.getItem!(relative, {}) === 'probe' ? { kind: 'fs', driver: driver as SessionFsDriver, base: mount.base } : STORAGE_BACKEND
+      if (sqlite) {
+        if (sqlite.get(relative) !== 'probe') return STORAGE_BACKEND
+        return { kind: 'native', store: new SqliteSessionStore(sqlite, { prefix: _joinKeys(below), ttl: this.ttl, now: this.now }) }
+      }
       // The driver's key is its base joined to the mount's relative key, both normalised by unstorage.
-      const base = _joinKeys((driver.options?.base ?? '').replace(/:$/, ''), relative.slice(0, -name.length))
+      const base = _joinKeys((driver.options?.base ?? '').replace(/:$/, ''), below)
       if (await redis!.get!(_joinKeys(base, name)) !== 'probe') return STORAGE_BACKEND
-      return { kind: 'redis', store: new RedisSessionStore(redis as ConstructorParameters<typeof RedisSessionStore>[0], { prefix: base, ttl: this.ttl, now: this.now }) }
+      return { kind: 'native', store: new RedisSessionStore(redis as ConstructorParameters<typeof RedisSessionStore>[0], { prefix: base, ttl: this.ttl, now: this.now }) }
     }
     finally {
       await this.storage.removeItem(probe)
@@ -395,13 +350,3 @@ function _joinKeys(...keys: string[]): string {
 
 /** The field of an index record that keeps the lifetime it was written with, in seconds. */
 const INDEX_TTL = 'ttl'
-
-/** `record` with only its changed and removed keys applied over `current`'s data. */
-function _merge(current: SessionRecord, record: SessionRecord, write: SessionWrite): SessionRecord {
-  const replaced = new Set([...write.changed, ...write.removed])
-  const data = Object.fromEntries([
-    ...Object.entries(current.data).filter(([k]) => !replaced.has(k)),
-    ...write.changed.map(k => [k, record.data[k]] as const),
-  ])
-  return { ...record, data }
-}

@@ -1,0 +1,464 @@
+import type { Driver } from 'unstorage'
+
+/**
+ * The unstorage driver behind the default `session` mount on server presets: one SQLite
+ * database file (WAL mode) through the runtime's built-in SQLite, `node:sqlite` on Node and
+ * Deno, `bun:sqlite` on Bun; no native addon. It is a plain unstorage driver (any key, any
+ * value, optional ttl), so `useStorage('session')` works on it, and it also offers the session
+ * store a few native operations (`sessions`) that run inside one SQLite transaction, so that
+ * several processes sharing the file (node-cluster, two instances) never lose an update.
+ *
+ * Layout (schema version 1), one table:
+ *
+ * ```sql
+ * CREATE TABLE nss_items (
+ *   key TEXT PRIMARY KEY NOT NULL,  -- the unstorage key below the mount, e.g. 'sess:<sha-256>'
+ *   value TEXT NOT NULL,            -- the stored value (a session record's JSON)
+ *   expires_at INTEGER,             -- ms since the epoch; NULL: never
+ *   user_key TEXT,                  -- a signed-in session's user (a hash of the user id)
+ *   signed_in_at INTEGER,           -- when it was signed in, ms
+ *   label TEXT                      -- its device label, when the app opted in
+ * ) WITHOUT ROWID;
+ * CREATE INDEX nss_items_expiry ON nss_items (expires_at) WHERE expires_at IS NOT NULL;
+ * CREATE INDEX nss_items_user ON nss_items (user_key) WHERE user_key IS NOT NULL;
+ * CREATE TABLE nss_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+ * -- nss_meta holds ('schema', '1').
+ * ```
+ *
+ * A user's devices index is the set of rows with their `user_key`: it changes with the session's
+ * own row, so a destroyed, revoked or expired session leaves it in the same statement.
+ *
+ * Calls are synchronous (a few microseconds each on a local disk); a write that finds the
+ * database locked by another process does not wait inside SQLite longer than a couple of
+ * milliseconds: it throws a `SqliteBusyError`, and the session store retries it on a timer.
+ */
+
+const DRIVER_NAME = 'nuxt-server-session-sqlite'
+const SCHEMA_VERSION = 1
+/** How long SQLite itself waits for another process's lock before giving up, in ms. */
+const BUSY_WAIT_MS = 2
+
+/** SQLite result codes (primary, low byte). */
+const SQLITE_BUSY = 5
+const SQLITE_LOCKED = 6
+
+export interface SessionSqliteDriverOptions {
+  /**
+   * The database file, resolved against the working directory. Its folder must exist, unless
+   * `createFolder` is set.
+   */
+  path: string
+  /**
+   * Create the file's folder (readable by its owner only) when it is missing. The modules set it
+   * for their default location under `.data/`; a path you configure must exist, so that an
+   * unmounted volume is an error rather than a fresh, empty store.
+   * @default false
+   */
+  createFolder?: boolean
+  /**
+   * The longest a start-up check may wait for another process's lock, in ms.
+   * @default 5000
+   */
+  openTimeout?: number
+  /** Set by the modules on the mount they provide: `NUXT_SESSION_SQLITE_PATH` may move it. */
+  moduleDefault?: boolean
+}
+
+/** A database error: the operation did not happen. `code` is SQLite's primary result code. */
+export class SqliteStoreError extends Error {
+  constructor(message: string, readonly code: number, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SqliteStoreError'
+  }
+}
+
+/** The database is locked by another process: try again a little later. */
+export class SqliteBusyError extends SqliteStoreError {
+  constructor(cause?: unknown) {
+    super('The session database is locked by another process', SQLITE_BUSY, { cause })
+    this.name = 'SqliteBusyError'
+  }
+}
+
+/** One stored row of a session, as the native operations see it. */
+export interface SqliteSessionRow {
+  key: string
+  value: string
+  userKey: string | null
+  signedInAt: number | null
+  label: string | null
+}
+
+/** What an update or a move writes: the new value and its expiry, or `undefined` for nothing. */
+export type SqliteNext = (current: string) => { value: string, expiresAt: number } | undefined
+
+/**
+ * The session store's operations on the database, each one atomic (one statement, or one
+ * `BEGIN IMMEDIATE` transaction), also across processes.
+ */
+export interface SqliteSessions {
+  get: (key: string) => string | undefined
+  getMany: (keys: readonly string[]) => (string | undefined)[]
+  /** Inserts or replaces the whole row (a new session, or the target of a regenerate). */
+  create: (key: string, value: string, expiresAt: number) => void
+  /** Reads the row and writes `next(value)` in one transaction; false when the row is missing or `next` declines. */
+  update: (key: string, next: SqliteNext) => boolean
+  /** Moves the row (with its user) to `to` and writes `next(value)` there, in one transaction. */
+  move: (from: string, to: string, next: SqliteNext) => boolean
+  delete: (key: string) => void
+  /** Names the row's user and sign-in; nothing when the row is gone. */
+  indexAdd: (key: string, userKey: string, signedInAt: number, label: string | undefined) => void
+  /** The rows of `userKey` whose key starts with `prefix`. */
+  indexList: (userKey: string, prefix: string) => SqliteSessionRow[]
+  /** Forgets the user of these rows (they stay as anonymous sessions). */
+  indexRemove: (userKey: string, keys: readonly string[]) => void
+  /** Deletes at most `limit` rows under `prefix` that expired before `now`; returns how many. */
+  sweep: (prefix: string, now: number, limit: number) => number
+}
+
+export interface SessionSqliteDriver extends Driver {
+  readonly options: SessionSqliteDriverOptions
+  /** Opens the database now (creating the file and schema on first use); throws a clear error when it cannot. */
+  open: () => void
+  /** Points the driver at another file before it is opened (the modules' run-time setting). */
+  setPath: (path: string, createFolder?: boolean) => void
+  /** The file in use, resolved. */
+  readonly file: string
+  readonly sessions: SqliteSessions
+}
+
+interface Statement {
+  get: (...params: unknown[]) => Record<string, unknown> | null | undefined
+  all: (...params: unknown[]) => Record<string, unknown>[]
+  run: (...params: unknown[]) => unknown
+}
+interface Database {
+  exec: (sql: string) => void
+  prepare: (sql: string) => Statement
+  close: () => void
+}
+interface NodeFs {
+  existsSync: (path: string) => boolean
+  mkdirSync: (path: string, options: { recursive: true, mode: number }) => unknown
+  openSync: (path: string, flags: string, mode: number) => number
+  closeSync: (fd: number) => void
+  statSync: (path: string) => { isDirectory: () => boolean }
+}
+interface NodePath {
+  resolve: (...paths: string[]) => string
+  dirname: (path: string) => string
+}
+
+type Builtin = (id: string) => unknown
+
+function _builtin(): Builtin | undefined {
+  const get = (globalThis as { process?: { getBuiltinModule?: Builtin } }).process?.getBuiltinModule
+  return typeof get === 'function' ? get : undefined
+}
+
+/** The runtime's SQLite: `bun:sqlite` on Bun, `node:sqlite` elsewhere (Node 22.13+, Deno). */
+function _openDatabase(file: string): Database {
+  const get = _builtin()
+  if (!get) throw new SqliteStoreError(`[nuxt-server-session] The ${DRIVER_NAME} storage driver needs a runtime with built-in SQLite (Node 22.13+, Bun, Deno). Mount another driver for the session storage here.`, 0)
+  if ((globalThis as { Bun?: unknown }).Bun) {
+    const { Database } = get('bun:sqlite') as { Database: new (file: string, options: { create: boolean, readwrite: boolean, strict: boolean }) => Database }
+    return new Database(file, { create: true, readwrite: true, strict: true })
+  }
+  const sqlite = _quietly(() => get('node:sqlite')) as { DatabaseSync?: new (file: string, options: { timeout: number }) => Database } | undefined
+  if (!sqlite?.DatabaseSync) throw new SqliteStoreError(`[nuxt-server-session] This runtime has no built-in SQLite (node:sqlite needs Node 22.13 or later). Upgrade Node, or mount another driver for the session storage.`, 0)
+  return new sqlite.DatabaseSync(file, { timeout: BUSY_WAIT_MS })
+}
+
+/**
+ * Loads `node:sqlite` without its one-time ExperimentalWarning (Node 22 and 23 print it; the
+ * module is stable in Node 24): the app's log is no place for our implementation details.
+ */
+function _quietly<T>(load: () => T): T {
+  const proc = (globalThis as { process?: { emitWarning?: (...args: unknown[]) => void } }).process
+  const emit = proc?.emitWarning
+  if (!proc || typeof emit !== 'function') return load()
+  proc.emitWarning = function (this: unknown, warning: unknown, ...rest: unknown[]) {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type ?? (warning as { name?: string } | undefined)?.name
+    if (type === 'ExperimentalWarning' && /sqlite/i.test(String((warning as { message?: string })?.message ?? warning))) return
+    return emit.call(this, warning, ...rest)
+  }
+  try {
+    return load()
+  }
+  finally {
+    proc.emitWarning = emit
+  }
+}
+
+/** SQLite's primary result code of an error from either runtime, or 0. */
+function _code(error: unknown): number {
+  const e = error as { errcode?: unknown, errno?: unknown, code?: unknown }
+  const n = typeof e?.errcode === 'number' ? e.errcode : typeof e?.errno === 'number' ? e.errno : undefined
+  if (n !== undefined) return n & 0xFF
+  const named = typeof e?.code === 'string' ? /^SQLITE_([A-Z]+)/.exec(e.code)?.[1] : undefined
+  const codes: Record<string, number> = { BUSY: 5, LOCKED: 6, READONLY: 8, CORRUPT: 11, FULL: 13, CANTOPEN: 14, NOTADB: 26, IOERR: 10 }
+  return named ? codes[named] ?? 1 : 0
+}
+
+/** A clear message for what SQLite said, never with data in it. */
+function _explain(error: unknown, file: string): SqliteStoreError {
+  if (error instanceof SqliteStoreError) return error
+  const code = _code(error)
+  if (code === SQLITE_BUSY || code === SQLITE_LOCKED) return new SqliteBusyError(error)
+  const what: Record<number, string> = {
+    8: 'is read-only (the file, its folder or the file system refuses writes)',
+    10: 'could not be read or written (I/O error)',
+    11: 'is corrupt',
+    13: 'cannot grow: the disk is full',
+    14: 'cannot be opened (check that the folder exists and is writable)',
+    26: 'is not an SQLite database (the file holds something else)',
+  }
+  const reason = what[code] ?? `failed (${String((error as { message?: string })?.message ?? error).slice(0, 200)})`
+  return new SqliteStoreError(`[nuxt-server-session] The session database ${file} ${reason}.`, code, { cause: error })
+}
+
+/**
+ * Creates the session SQLite driver.
+ *
+ * @example
+ * ```ts
+ * import { createStorage } from 'unstorage'
+ * import { sessionSqliteDriver, UnstorageSessionStore } from 'nuxt-server-session/h3'
+ * const store = new UnstorageSessionStore(createStorage({ driver: sessionSqliteDriver({ path: './.data/sessions.sqlite', createFolder: true }) }))
+ * ```
+ */
+export default function sessionSqliteDriver(options: SessionSqliteDriverOptions): SessionSqliteDriver {
+  if (!options || typeof options.path !== 'string' || !options.path) throw new TypeError(`[nuxt-server-session] ${DRIVER_NAME} needs a database file: sessionSqliteDriver({ path: './.data/sessions.sqlite' }).`)
+  const settings: SessionSqliteDriverOptions = { ...options }
+  let db: Database | undefined
+  let file = ''
+  const statements = new Map<string, Statement>()
+
+  const resolveFile = (): string => {
+    const get = _builtin()
+    const path = get?.('node:path') as NodePath | undefined
+    return path ? path.resolve(settings.path) : settings.path
+  }
+
+  /** Creates the folder (0700) and an empty file (0600) if missing: SQLite gives its WAL files the same mode. */
+  const prepareFile = (target: string): void => {
+    const get = _builtin()
+    const fs = get?.('node:fs') as NodeFs | undefined
+    const path = get?.('node:path') as NodePath | undefined
+    if (!fs || !path) return
+    const folder = path.dirname(target)
+    if (!fs.existsSync(folder)) {
+      if (!settings.createFolder) throw new SqliteStoreError(`[nuxt-server-session] The folder of the session database ${target} does not exist. Create it (a mounted volume?), or point NUXT_SESSION_SQLITE_PATH elsewhere.`, 14)
+      fs.mkdirSync(folder, { recursive: true, mode: 0o700 })
+    }
+    if (!fs.existsSync(target)) fs.closeSync(fs.openSync(target, 'a', 0o600))
+  }
+
+  const open = (): Database => {
+    if (db) return db
+    const target = resolveFile()
+    let opened: Database | undefined
+    try {
+      prepareFile(target)
+      opened = _openDatabase(target)
+      _initialise(opened, settings.openTimeout ?? 5000)
+    }
+    catch (error) {
+      try {
+        opened?.close()
+      }
+      catch {
+        // Closing a connection that failed to start: nothing more to report.
+      }
+      // Not remembered: the next call tries again (the volume may be mounted by then).
+      throw _explain(error, target)
+    }
+    db = opened
+    file = target
+    return db
+  }
+
+  const statement = (sql: string): Statement => {
+    const database = open()
+    let s = statements.get(sql)
+    if (!s) statements.set(sql, s = database.prepare(sql))
+    return s
+  }
+
+  /** Runs `op`, turning SQLite's errors into clear ones (busy ones into `SqliteBusyError`). */
+  const run = <T>(op: () => T): T => {
+    try {
+      return op()
+    }
+    catch (error) {
+      throw _explain(error, file || resolveFile())
+    }
+  }
+
+  /** `op` inside `BEGIN IMMEDIATE` (the write lock first, so that no other writer comes between). */
+  const transaction = <T>(op: () => T): T => run(() => {
+    const database = open()
+    database.exec('BEGIN IMMEDIATE')
+    try {
+      const result = op()
+      database.exec('COMMIT')
+      return result
+    }
+    catch (error) {
+      try {
+        database.exec('ROLLBACK')
+      }
+      catch {
+        // The transaction is gone already (SQLite rolled it back itself).
+      }
+      throw error
+    }
+  })
+
+  const now = () => Date.now()
+  const live = 'key = ? AND (expires_at IS NULL OR expires_at > ?)'
+
+  const sessions: SqliteSessions = {
+    get: key => run(() => statement('SELECT value FROM nss_items WHERE key = ?').get(key)?.value as string | undefined),
+    getMany: keys => run(() => {
+      const found = new Map<string, string>()
+      // Bounded statements: at most 100 keys each (SQLite's parameter limit is far above).
+      for (let i = 0; i < keys.length; i += 100) {
+        const chunk = keys.slice(i, i + 100)
+        const sql = `SELECT key, value FROM nss_items WHERE key IN (${chunk.map(() => '?').join(',')})`
+        for (const row of statement(sql).all(...chunk)) found.set(row.key as string, row.value as string)
+      }
+      return keys.map(key => found.get(key))
+    }),
+    create: (key, value, expiresAt) => run(() => {
+      statement('INSERT OR REPLACE INTO nss_items (key, value, expires_at, user_key, signed_in_at, label) VALUES (?, ?, ?, NULL, NULL, NULL)').run(key, value, expiresAt)
+    }),
+    update: (key, next) => transaction(() => {
+      const row = statement('SELECT value FROM nss_items WHERE key = ?').get(key)
+      if (!row) return false
+      const written = next(row.value as string)
+      if (!written) return false
+      statement('UPDATE nss_items SET value = ?, expires_at = ? WHERE key = ?').run(written.value, written.expiresAt, key)
+      return true
+    }),
+    move: (from, to, next) => transaction(() => {
+      const row = statement('SELECT value, user_key, signed_in_at, label FROM nss_items WHERE key = ?').get(from)
+      if (!row) return false
+      const written = next(row.value as string)
+      if (!written) return false
+      statement('DELETE FROM nss_items WHERE key = ?').run(from)
+      statement('INSERT OR REPLACE INTO nss_items (key, value, expires_at, user_key, signed_in_at, label) VALUES (?, ?, ?, ?, ?, ?)').run(to, written.value, written.expiresAt, row.user_key ?? null, row.signed_in_at ?? null, row.label ?? null)
+      return true
+    }),
+    delete: key => run(() => {
+      statement('DELETE FROM nss_items WHERE key = ?').run(key)
+    }),
+    indexAdd: (key, userKey, signedInAt, label) => run(() => {
+      statement(`UPDATE nss_items SET user_key = ?, signed_in_at = ?, label = ? WHERE ${live}`).run(userKey, signedInAt, label ?? null, key, now())
+    }),
+    indexList: (userKey, prefix) => run(() => statement('SELECT key, value, user_key, signed_in_at, label FROM nss_items WHERE user_key = ?').all(userKey)
+      .filter(row => (row.key as string).startsWith(prefix))
+      .map(row => ({ key: row.key as string, value: row.value as string, userKey: row.user_key as string | null, signedInAt: row.signed_in_at as number | null, label: row.label as string | null }))),
+    indexRemove: (userKey, keys) => run(() => {
+      for (const key of keys) statement('UPDATE nss_items SET user_key = NULL, signed_in_at = NULL, label = NULL WHERE key = ? AND user_key = ?').run(key, userKey)
+    }),
+    sweep: (prefix, at, limit) => run(() => {
+      const result = statement('DELETE FROM nss_items WHERE key IN (SELECT key FROM nss_items WHERE expires_at IS NOT NULL AND expires_at < ? AND substr(key, 1, ?) = ? LIMIT ?)').run(at, prefix.length, prefix, limit) as { changes: number | bigint }
+      return Number(result.changes)
+    }),
+  }
+
+  const keysUnder = (base: string | undefined): string[] => {
+    const prefix = base ? `${base.replace(/:$/, '')}:` : ''
+    const rows = prefix
+      ? statement('SELECT key FROM nss_items WHERE substr(key, 1, ?) = ? AND (expires_at IS NULL OR expires_at > ?)').all(prefix.length, prefix, now())
+      : statement('SELECT key FROM nss_items WHERE expires_at IS NULL OR expires_at > ?').all(now())
+    return rows.map(row => row.key as string)
+  }
+
+  return {
+    name: DRIVER_NAME,
+    options: settings,
+    get file() {
+      return file || resolveFile()
+    },
+    sessions,
+    open: () => {
+      open()
+    },
+    setPath: (path, createFolder = false) => {
+      if (db) throw new Error(`[nuxt-server-session] ${DRIVER_NAME}: the database is open already; set its path before first use.`)
+      settings.path = path
+      settings.createFolder = createFolder
+    },
+    getInstance: () => open(),
+    hasItem: key => run(() => Boolean(statement(`SELECT 1 AS found FROM nss_items WHERE ${live}`).get(key, now()))),
+    getItem: key => run(() => (statement(`SELECT value FROM nss_items WHERE ${live}`).get(key, now())?.value as string | undefined) ?? null),
+    setItem: (key, value, opts) => run(() => {
+      const ttl = Number((opts as { ttl?: unknown } | undefined)?.ttl)
+      const expiresAt = Number.isFinite(ttl) && ttl > 0 ? now() + ttl * 1000 : null
+      // Keeps a session row's user columns when only its value is rewritten through the storage API.
+      statement('INSERT INTO nss_items (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at').run(key, String(value), expiresAt)
+    }),
+    removeItem: key => run(() => {
+      statement('DELETE FROM nss_items WHERE key = ?').run(key)
+    }),
+    getKeys: base => run(() => keysUnder(base)),
+    clear: base => run(() => {
+      const prefix = base ? `${base.replace(/:$/, '')}:` : ''
+      if (prefix) statement('DELETE FROM nss_items WHERE substr(key, 1, ?) = ?').run(prefix.length, prefix)
+      else statement('DELETE FROM nss_items').run()
+    }),
+    dispose: () => {
+      statements.clear()
+      const open = db
+      db = undefined
+      open?.close()
+    },
+  }
+}
+
+/**
+ * WAL mode, the schema, and a check that the database can be written, all at start: a database
+ * that is corrupt, read-only or locked is an error now, where a server can refuse to start.
+ */
+function _initialise(db: Database, openTimeout: number): void {
+  const deadline = Date.now() + openTimeout
+  for (;;) {
+    try {
+      // NORMAL in WAL mode: a commit is durable once the WAL is synced at a checkpoint; a crash
+      // of the process loses nothing, a power cut at most the last commits, never the database.
+      db.exec('PRAGMA journal_mode = WAL')
+      db.exec('PRAGMA synchronous = NORMAL')
+      // Small checkpoints (100 pages, about 400 KiB): each one holds the event loop a few ms at most.
+      db.exec('PRAGMA wal_autocheckpoint = 100')
+      db.exec('BEGIN IMMEDIATE')
+      try {
+        db.exec(`CREATE TABLE IF NOT EXISTS nss_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nss_items (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, expires_at INTEGER, user_key TEXT, signed_in_at INTEGER, label TEXT) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nss_items_expiry ON nss_items (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS nss_items_user ON nss_items (user_key) WHERE user_key IS NOT NULL;
+INSERT OR IGNORE INTO nss_meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}');`)
+        const version = Number(db.prepare('SELECT value FROM nss_meta WHERE key = \'schema\'').get()?.value)
+        if (version !== SCHEMA_VERSION) throw new SqliteStoreError(`[nuxt-server-session] The session database has schema version ${version}, and this version of nuxt-server-session reads version ${SCHEMA_VERSION}. Upgrade nuxt-server-session, or use another file.`, 1)
+        db.exec('COMMIT')
+      }
+      catch (error) {
+        try {
+          db.exec('ROLLBACK')
+        }
+        catch {
+          // Already rolled back.
+        }
+        throw error
+      }
+      return
+    }
+    catch (error) {
+      const code = _code(error)
+      if ((code !== SQLITE_BUSY && code !== SQLITE_LOCKED) || Date.now() >= deadline) throw error
+      // Start-up only: waiting here blocks nothing that serves requests yet (10 ms, no spinning).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+    }
+  }
+}

@@ -1,0 +1,152 @@
+import { DEFAULTS } from '../../defaults'
+import { RecordTexts, decodeSessionRecord, encodeSessionRecord } from '../core/store'
+import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
+import { SqliteBusyError } from '../storage/sqlite'
+import type { SqliteSessions } from '../storage/sqlite'
+
+/** Rows deleted per sweep step; each step is one short statement, and the event loop runs between steps. */
+export const SWEEP_BATCH = 250
+
+export interface SqliteSessionStoreOptions {
+  /** The key prefix below the mount (`<prefix>:<sha-256 of the id>`), `''` for none. */
+  prefix: string
+  ttl?: number
+  now?: () => number
+  /**
+   * How long a write keeps trying while another process holds the database's write lock, in ms
+   * (the session's `storeTimeout` answers the request with a 503 before that, if shorter).
+   * @default 5000
+   */
+  busyTimeout?: number
+}
+
+const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms))
+
+/**
+ * The session store on the module's SQLite driver, used by `UnstorageSessionStore` when its
+ * prefix is mounted there. Every operation is one statement or one `BEGIN IMMEDIATE`
+ * transaction, so processes sharing the file never lose an update: an update reads and merges
+ * the stored record under the write lock, never writes to an ended one, and `regenerate()` moves
+ * the row in one transaction (exactly one of two concurrent ones wins). A user's devices index is
+ * the set of session rows that name the user, so it cannot lose an entry, and a session that
+ * ends leaves it with its own row.
+ */
+export class SqliteSessionStore implements SessionStore {
+  readonly ttl: number
+  private readonly keyPrefix: string
+  private readonly now: () => number
+  private readonly busyTimeout: number
+  private readonly texts = new RecordTexts()
+
+  constructor(private readonly db: SqliteSessions, options: SqliteSessionStoreOptions) {
+    this.keyPrefix = options.prefix ? `${options.prefix}:` : ''
+    this.ttl = options.ttl ?? DEFAULTS.ttl
+    this.now = options.now ?? Date.now
+    this.busyTimeout = options.busyTimeout ?? DEFAULTS.storeTimeout
+  }
+
+  async get(key: string): Promise<SessionRecord | undefined> {
+    const raw = await this._retry(() => this.db.get(this.keyPrefix + key))
+    if (raw === undefined) return undefined
+    const record = decodeSessionRecord(raw)
+    this.texts.remember(record, raw)
+    return record
+  }
+
+  async getMany(keys: readonly string[]): Promise<(SessionRecord | undefined)[]> {
+    const raws = await this._retry(() => this.db.getMany(keys.map(key => this.keyPrefix + key)))
+    return raws.map((raw) => {
+      if (raw === undefined) return undefined
+      try {
+        return decodeSessionRecord(raw)
+      }
+      catch {
+        return undefined
+      }
+    })
+  }
+
+  async set(key: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
+    const full = this.keyPrefix + key
+    if (write.create) {
+      const text = write.encoded ?? encodeSessionRecord(record)
+      await this._retry(() => this.db.create(full, text, record.expiresAt))
+      this.texts.remember(record, text)
+      return true
+    }
+    return this._retry(() => this.db.update(full, (raw) => {
+      const value = this.texts.next(raw, record, write, this.now())
+      return value === undefined ? undefined : { value, expiresAt: record.expiresAt }
+    }))
+  }
+
+  async move(from: string, to: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
+    return this._retry(() => this.db.move(this.keyPrefix + from, this.keyPrefix + to, (raw) => {
+      const value = this.texts.next(raw, record, write, this.now())
+      return value === undefined ? undefined : { value, expiresAt: record.expiresAt }
+    }))
+  }
+
+  /** Any two keys: a row moves within one database. */
+  sameSlot(): boolean {
+    return true
+  }
+
+  async delete(key: string): Promise<void> {
+    await this._retry(() => this.db.delete(this.keyPrefix + key))
+  }
+
+  async indexAdd(userKey: string, _handle: string, entry: SessionIndexEntry): Promise<void> {
+    await this._retry(() => this.db.indexAdd(this.keyPrefix + entry.key, userKey, entry.createdAt, entry.label))
+  }
+
+  async indexList(userKey: string): Promise<Record<string, SessionIndexEntry>> {
+    const rows = await this._retry(() => this.db.indexList(userKey, this.keyPrefix))
+    const index: Record<string, SessionIndexEntry> = {}
+    for (const row of rows) {
+      const key = row.key.slice(this.keyPrefix.length)
+      index[key.slice(-24)] = { key, createdAt: row.signedInAt ?? 0, ...(row.label ? { label: row.label } : {}) }
+    }
+    return index
+  }
+
+  async indexRemove(userKey: string, handles: readonly string[]): Promise<void> {
+    if (!handles.length) return
+    const rows = await this._retry(() => this.db.indexList(userKey, this.keyPrefix))
+    const keys = rows.filter(row => handles.includes(row.key.slice(-24))).map(row => row.key)
+    if (keys.length) await this._retry(() => this.db.indexRemove(userKey, keys))
+  }
+
+  /**
+   * Deletes the rows under the prefix that expired before now, `SWEEP_BATCH` at a time with the
+   * event loop running between batches; returns how many went. `onBatch` sees each batch's size.
+   */
+  async sweep(onBatch?: (removed: number) => void): Promise<number> {
+    const now = this.now()
+    let removed = 0
+    for (;;) {
+      const batch = await this._retry(() => this.db.sweep(this.keyPrefix, now, SWEEP_BATCH))
+      removed += batch
+      onBatch?.(batch)
+      if (batch < SWEEP_BATCH) return removed
+      await sleep(0)
+    }
+  }
+
+  /**
+   * Runs a database call; while another process holds the write lock, tries again on a timer
+   * (never blocking the event loop) until `busyTimeout`.
+   */
+  private async _retry<T>(op: () => T): Promise<T> {
+    const deadline = Date.now() + this.busyTimeout
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        return op()
+      }
+      catch (error) {
+        if (!(error instanceof SqliteBusyError) || Date.now() + wait > deadline) throw error
+      }
+      await sleep(wait)
+    }
+  }
+}
