@@ -16,7 +16,7 @@ import { fromBase64url, generateId, signCookieValue, storeKeyOf } from '../../sr
 import { SECRET, countingStore, recordingLogger, sessionApp, testClock } from '../support/app'
 import { offlineEvent } from '../support/event'
 import { deleteKeys } from '../support/redis'
-import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates } from '../support/redis-scenarios'
+import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates, redisBackend } from '../support/store-scenarios'
 import { Client, parseSetCookie, serve } from '../support/server'
 import type { TestServer } from '../support/server'
 import { redisAddress } from '../support/services'
@@ -367,7 +367,7 @@ describe('[nuxt-server-session] security checklist (research/security.md §0)', 
     })
 
     it('row 28: a destroy cannot be undone by a slower request that saves afterwards', async () => {
-      await destroyRacingSave(gated.url, app, redis, store, 'auto')
+      await destroyRacingSave(gated.url, app, redisBackend(redis, store), 'auto')
     })
 
     it('row 29: parallel writes to different keys all survive', async () => {
@@ -375,7 +375,7 @@ describe('[nuxt-server-session] security checklist (research/security.md §0)', 
     })
 
     it('row 30: of two concurrent regenerates exactly one wins, and no orphan holds the data', async () => {
-      await racingRegenerates(gated.url, app, redis, store)
+      await racingRegenerates(gated.url, app, redisBackend(redis, store))
     })
   })
 

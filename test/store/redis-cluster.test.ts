@@ -13,8 +13,8 @@ import { serve } from '../support/server'
 import type { TestServer } from '../support/server'
 import { redisBinaries, scanKeys, startRedisCluster } from '../support/redis'
 import type { RedisClusterProcess } from '../support/redis'
-import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates } from '../support/redis-scenarios'
-import type { GatedApp } from '../support/redis-scenarios'
+import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates, redisBackend } from '../support/store-scenarios'
+import type { GatedApp } from '../support/store-scenarios'
 import { describeStoreConformance } from './conformance'
 
 const PREFIX = 'nss-test-cluster'
@@ -74,14 +74,14 @@ describe.skipIf(!binaries.ok)('[nuxt-server-session] RedisSessionStore on a Redi
 
     it('two concurrent regenerates of one session (5 rounds): exactly one wins, the other gets 409, and the new key is in the old key\'s slot', async () => {
       for (let round = 0; round < 5; round++) {
-        const { oldKey, newKey } = await racingRegenerates(server.url, gated, client, store)
+        const { oldKey, newKey } = await racingRegenerates(server.url, gated, redisBackend(client, store))
         const [oldSlot, newSlot] = await Promise.all([client.cluster('KEYSLOT', oldKey), client.cluster('KEYSLOT', newKey)])
         expect(newSlot).toBe(oldSlot)
       }
     })
 
     it('destroy racing a slow automatic save: 409, and the session stays destroyed', async () => {
-      await destroyRacingSave(server.url, gated, client, store, 'auto')
+      await destroyRacingSave(server.url, gated, redisBackend(client, store), 'auto')
     })
 
     it('sessions are spread over the masters, and every session key has an expiry', async () => {

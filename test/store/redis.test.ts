@@ -22,8 +22,8 @@ import { Client, serve } from '../support/server'
 import type { TestServer } from '../support/server'
 import { commandCalls, deleteKeys, freePort, recordCommands, redisBinaries, scanKeys, startRedisServer } from '../support/redis'
 import type { RedisProcess } from '../support/redis'
-import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates, randomToken, redisKeyOfId } from '../support/redis-scenarios'
-import type { GatedApp } from '../support/redis-scenarios'
+import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates, randomToken, redisBackend, redisKeyOfId } from '../support/store-scenarios'
+import type { GatedApp } from '../support/store-scenarios'
 import { redisAddress } from '../support/services'
 import { describeStoreConformance, fakeSessionId, sha256Hex } from './conformance'
 
@@ -481,17 +481,17 @@ describe('[nuxt-server-session] RedisSessionStore over HTTP: concurrency', () =>
   })
 
   it('destroy racing a slow automatic save: the save answers 409, the session stays destroyed, the old cookie is anonymous', async () => {
-    await destroyRacingSave(server.url, gated, redis, store, 'auto')
+    await destroyRacingSave(server.url, gated, redisBackend(redis, store), 'auto')
   })
 
   it('destroy racing a slow explicit save(): save() throws SessionGoneError (409), the session stays destroyed, the old cookie is anonymous', async () => {
-    await destroyRacingSave(server.url, gated, redis, store, 'explicit')
+    await destroyRacingSave(server.url, gated, redisBackend(redis, store), 'explicit')
   })
 
   it('two concurrent regenerates of one session (5 rounds): exactly one wins, the other gets 409, the old id is dead, exactly one hash holds the data', async () => {
     const sameTag: boolean[] = []
     for (let round = 0; round < 5; round++) {
-      const { oldKey, newKey } = await racingRegenerates(server.url, gated, redis, store)
+      const { oldKey, newKey } = await racingRegenerates(server.url, gated, redisBackend(redis, store))
       sameTag.push(/\{([0-9a-f]{2})\}/.exec(newKey)![1] === /\{([0-9a-f]{2})\}/.exec(oldKey)![1])
     }
     // On a single Redis the successor's id is drawn once, not searched for in the old key's tag

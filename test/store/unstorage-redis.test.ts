@@ -16,7 +16,7 @@ import redisDriver from 'unstorage/drivers/redis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { RedisSessionStore, UnstorageSessionStore } from 'nuxt-server-session/h3'
 import type { SessionRecord, SessionStore } from 'nuxt-server-session/h3'
-import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates } from '../support/redis-scenarios'
+import { destroyRacingSave, gatedSessionApp, parallelWrites, racingRegenerates, redisBackend } from '../support/store-scenarios'
 import { deleteKeys, scanKeys } from '../support/redis'
 import { redisAddress } from '../support/services'
 import { figure } from '../support/figure'
@@ -172,12 +172,12 @@ describe('[nuxt-server-session] UnstorageSessionStore over redis: concurrency ov
 
   it('destroy racing a slow save (automatic and explicit): the save writes nothing (409), the session stays gone', async () => {
     const { gated, server } = await app(createStorage({ driver: redisDriver({ ...REDIS, base: `${BASE}:race` }) }))
-    for (const mode of ['auto', 'explicit'] as const) await destroyRacingSave(server.url, gated, redis, twin(`${BASE}:race:sess`), mode)
+    for (const mode of ['auto', 'explicit'] as const) await destroyRacingSave(server.url, gated, redisBackend(redis, twin(`${BASE}:race:sess`)), mode)
   })
 
   it('two concurrent regenerates of one session (5 rounds): exactly one wins, the other gets 409, exactly one hash holds the data', async () => {
     const { gated, server } = await app(createStorage({ driver: redisDriver({ ...REDIS, base: `${BASE}:regen` }) }))
-    for (let round = 0; round < 5; round++) await racingRegenerates(server.url, gated, redis, twin(`${BASE}:regen:sess`))
+    for (let round = 0; round < 5; round++) await racingRegenerates(server.url, gated, redisBackend(redis, twin(`${BASE}:regen:sess`)))
   })
 
   it('a session written through the mount is the very record RedisSessionStore reads (one layout for both ways to Redis)', async () => {

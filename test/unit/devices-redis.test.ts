@@ -1,16 +1,17 @@
-import { createApp, createRouter, defineEventHandler, getQuery, getRouterParam } from 'h3'
 import { Redis } from 'ioredis'
 import { createStorage, prefixStorage } from 'unstorage'
 import redisDriver from 'unstorage/drivers/redis'
 import type { Storage } from 'unstorage'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RedisSessionStore, UnstorageSessionStore, listSessions, revokeSession, revokeSessions, signInSession, useSession } from 'nuxt-server-session/h3'
+import { RedisSessionStore, UnstorageSessionStore } from 'nuxt-server-session/h3'
 import type { SessionOptions, SessionStore } from 'nuxt-server-session/h3'
 import { storeKeyOf } from '../../src/runtime/server/core/crypto'
 import { userKeyOf } from '../../src/runtime/server/core/session'
 import { SECRET, testClock } from '../support/app'
+import { deviceOn, devicesServer } from '../support/devices-app'
+import type { Device } from '../support/devices-app'
 import { figure } from '../support/figure'
-import { Client, serve } from '../support/server'
+import { Client } from '../support/server'
 import type { TestServer } from '../support/server'
 import { redisAddress } from '../support/services'
 
@@ -24,67 +25,6 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const PREFIX = `nss-unit-devices-${process.pid}`
 /** Seconds: short enough to see the index key's TTL, long enough for every test. */
 const MAX_LIFETIME = 60
-
-/** An h3 app with one route per "your devices" operation, over `options`. */
-async function devicesServer(options: SessionOptions): Promise<TestServer> {
-  const router = createRouter()
-    .get('/sign-in/:user', defineEventHandler(async (event) => {
-      await useSession(event, options)
-      const s = await signInSession(event, getRouterParam(event, 'user')!)
-      return { id: s.id }
-    }))
-    .get('/list', defineEventHandler(async (event) => {
-      await useSession(event, options)
-      return listSessions(event)
-    }))
-    .get('/list-of/:user', defineEventHandler(async (event) => {
-      await useSession(event, options)
-      return listSessions(event, getRouterParam(event, 'user')!)
-    }))
-    .get('/me', defineEventHandler(async (event) => {
-      const s = await useSession(event, options)
-      return { isNew: s.isNew, id: s.id, data: s.data }
-    }))
-    .get('/set/:key/:value', defineEventHandler(async (event) => {
-      const s = await useSession(event, options)
-      s.update({ [getRouterParam(event, 'key')!]: getRouterParam(event, 'value')! } as any)
-      return { id: s.id }
-    }))
-    .get('/regenerate', defineEventHandler(async (event) => {
-      const s = await useSession(event, options)
-      const before = s.id
-      await s.regenerate()
-      return { before, after: s.id }
-    }))
-    .get('/destroy', defineEventHandler(async (event) => {
-      await (await useSession(event, options)).destroy()
-      return { ok: true }
-    }))
-    .get('/revoke/:handle', defineEventHandler(async (event) => {
-      await useSession(event, options)
-      await revokeSession(event, getRouterParam(event, 'handle')!)
-      return { ok: true }
-    }))
-    .get('/revoke-all', defineEventHandler(async (event) => {
-      await useSession(event, options)
-      await revokeSessions(event, { keepCurrent: getQuery(event).keep === '1' })
-      return { ok: true }
-    }))
-  return serve(createApp().use(router))
-}
-
-/** One device: its own cookie jar and user agent. */
-function deviceOn(server: TestServer, ua: string) {
-  const c = new Client(server.url)
-  const headers = { 'user-agent': ua }
-  return {
-    c,
-    ua,
-    fetch: (path: string) => c.fetch(path, { headers }),
-    get: (path: string) => c.json(path, { headers }),
-  }
-}
-type Device = ReturnType<typeof deviceOn>
 
 /** The handle a session id is listed under: the tail of its store key. */
 const handleOfId = async (id: string) => (await storeKeyOf(id)).slice(-24)

@@ -1,9 +1,13 @@
 /**
- * Concurrency scenarios over real HTTP, shared by the single-node and the Cluster tests of
- * RedisSessionStore: `sessionApp()` plus gated routes that let a test hold a request after it
- * loaded its session, run another request meanwhile, then let the first one go on.
+ * Concurrency scenarios over real HTTP, shared by the tests of every store that promises no lost
+ * update, no resurrection and an atomic `regenerate()` (RedisSessionStore on one node and on a
+ * Cluster, UnstorageSessionStore on unstorage's redis driver and on the module's SQLite
+ * database): `sessionApp()` plus gated routes that let a test hold a request after it loaded its
+ * session, run another request meanwhile, then let the first one go on. The scenarios look below
+ * the store through a small `BackendInspector`, one per backend.
  */
 import { randomBytes } from 'node:crypto'
+import { DatabaseSync } from 'node:sqlite'
 import { createRouter, defineEventHandler, getRouterParam } from 'h3'
 import type { App } from 'h3'
 import type { Cluster, Redis } from 'ioredis'
@@ -104,18 +108,64 @@ export function cloneClient(client: Client): Client {
 
 /**
  * One session, then `n` parallel requests with its cookie, each setting its own key
- * (`/set/k<i>/v<i>`), then a read. Returns how many of the `n` keys survived.
+ * (`/set/k<i>/v<i>`), then a read. With several `urls` (servers sharing one store), request `i`
+ * goes to `urls[i % urls.length]`, one cookie jar for all. Returns how many of the `n` keys
+ * survived.
  */
-export async function parallelWrites(url: string, n = 50): Promise<number> {
-  const client = new Client(url)
+export async function parallelWrites(urls: string | readonly string[], n = 50): Promise<number> {
+  const bases = typeof urls === 'string' ? [urls] : urls
+  const jar = new Map<string, string>()
+  const clients = bases.map(base => Object.assign(new Client(base), { jar }))
+  const client = clients[0]!
   expect((await client.fetch('/set/init/1')).status).toBe(200)
-  const responses = await Promise.all(Array.from({ length: n }, (_, i) => client.fetch(`/set/k${i}/v${i}`)))
+  const responses = await Promise.all(Array.from({ length: n }, (_, i) => clients[i % clients.length]!.fetch(`/set/k${i}/v${i}`)))
   expect(responses.map(r => r.status)).toStrictEqual(Array.from({ length: n }, () => 200))
   await Promise.all(responses.map(r => r.arrayBuffer()))
-  const { data, isNew } = await client.json('/read')
+  const { data, isNew } = await clients.at(-1)!.json('/read')
   expect(isNew).toBe(false)
   expect(data.init).toBe('1')
   return Array.from({ length: n }, (_, i) => i).filter(i => data[`k${i}`] === `v${i}`).length
+}
+
+/**
+ * A look below a store, for the scenarios: the backend's own key of a session id, whether a
+ * backend key exists, and which session records hold a data field with a value.
+ */
+export interface BackendInspector {
+  /** The backend's key of the session with this id (a Redis key, an SQLite row's key). */
+  keyOfId: (id: string) => Promise<string>
+  exists: (backendKey: string) => Promise<boolean>
+  /** The backend keys of the session records whose data field `field` holds the string `value`. */
+  holding: (field: string, value: string) => Promise<string[]>
+}
+
+/** The inspector of a RedisSessionStore's records (one hash per session), through `redis`. */
+export function redisBackend(redis: Redis | Cluster, store: RedisSessionStore): BackendInspector {
+  return {
+    keyOfId: id => redisKeyOfId(store, id),
+    exists: async key => await redis.exists(key) === 1,
+    holding: (field, value) => hashesHolding(redis, store, field, value),
+  }
+}
+
+/**
+ * The inspector of the session rows in the module's SQLite database `file` (the store's records
+ * under `<prefix>:<sha-256 of the id>`), through a connection of the test's own; `close()` ends it.
+ */
+export function sqliteBackend(file: string, prefix = 'sess'): BackendInspector & { close: () => void } {
+  let db: DatabaseSync | undefined
+  const open = () => (db ??= new DatabaseSync(file))
+  return {
+    keyOfId: async id => `${prefix}:${await sha256Hex(id)}`,
+    exists: async key => open().prepare('SELECT 1 AS found FROM nss_items WHERE key = ?').get(key) !== undefined,
+    holding: async (field, value) => open().prepare('SELECT key, value FROM nss_items WHERE substr(key, 1, ?) = ?').all(prefix.length + 1, `${prefix}:`)
+      .filter(row => (JSON.parse(row.value as string) as { data?: Record<string, unknown> }).data?.[field] === value)
+      .map(row => row.key as string),
+    close: () => {
+      db?.close()
+      db = undefined
+    },
+  }
 }
 
 /** The Redis key of a session id in `store`. */
@@ -142,16 +192,16 @@ export interface RegenerateRace {
 /**
  * Two requests with one session cookie both load the session, then both `regenerate()` it at
  * once. Checks that exactly one wins (200, new id valid and holding the data), the other gets
- * 409, the old id is dead, and exactly one hash holds the session's data.
+ * 409, the old id is dead, and exactly one record holds the session's data.
  */
-export async function racingRegenerates(url: string, app: GatedApp, redis: Redis | Cluster, store: RedisSessionStore): Promise<RegenerateRace> {
+export async function racingRegenerates(url: string, app: GatedApp, backend: BackendInspector): Promise<RegenerateRace> {
   const marker = `m${randomToken()}`
   const owner = new Client(url)
   const created = await owner.fetch(`/set/marker/${marker}`)
   expect(created.status).toBe(200)
   const oldId: string = (await created.json()).id
-  const oldKey = await redisKeyOfId(store, oldId)
-  expect(await redis.exists(oldKey)).toBe(1)
+  const oldKey = await backend.keyOfId(oldId)
+  expect(await backend.exists(oldKey)).toBe(true)
 
   const token = randomToken()
   const gate = app.gate(token)
@@ -178,26 +228,26 @@ export async function racingRegenerates(url: string, app: GatedApp, redis: Redis
   expect(staleRead.isNew).toBe(true)
   expect(staleRead.id).not.toBe(oldId)
   expect(staleRead.id).not.toBe(after)
-  expect(await redis.exists(oldKey)).toBe(0)
+  expect(await backend.exists(oldKey)).toBe(false)
 
-  // Exactly one session hash holds the data: the new id's.
-  const newKey = await redisKeyOfId(store, after)
-  expect(await hashesHolding(redis, store, 'marker', marker)).toStrictEqual([newKey])
+  // Exactly one session record holds the data: the new id's.
+  const newKey = await backend.keyOfId(after)
+  expect(await backend.holding('marker', marker)).toStrictEqual([newKey])
   return { oldId, newId: after, oldKey, newKey }
 }
 
 /**
  * Request A loads the session and waits; request B destroys it; then A saves (automatically,
  * or with an explicit `save()`). A's save must fail with 409 / SessionGoneError, the session
- * must stay gone in Redis, and the old cookie must be anonymous afterwards.
+ * must stay gone in the backend, and the old cookie must be anonymous afterwards.
  */
-export async function destroyRacingSave(url: string, app: GatedApp, redis: Redis | Cluster, store: RedisSessionStore, mode: 'auto' | 'explicit'): Promise<void> {
+export async function destroyRacingSave(url: string, app: GatedApp, backend: BackendInspector, mode: 'auto' | 'explicit'): Promise<void> {
   const owner = new Client(url)
   const created = await owner.fetch(`/set/marker/${randomToken()}`)
   expect(created.status).toBe(200)
   const oldId: string = (await created.json()).id
-  const key = await redisKeyOfId(store, oldId)
-  expect(await redis.exists(key)).toBe(1)
+  const key = await backend.keyOfId(oldId)
+  expect(await backend.exists(key)).toBe(true)
 
   const token = randomToken()
   const gate = app.gate(token)
@@ -208,7 +258,7 @@ export async function destroyRacingSave(url: string, app: GatedApp, redis: Redis
   const destroyTab = cloneClient(owner)
   const destroyed = await destroyTab.fetch('/destroy')
   expect(destroyed.status).toBe(200)
-  expect(await redis.exists(key)).toBe(0)
+  expect(await backend.exists(key)).toBe(false)
 
   gate.open()
   const res = await slow
@@ -221,13 +271,13 @@ export async function destroyRacingSave(url: string, app: GatedApp, redis: Redis
     expect(res.status).toBe(200)
     expect(body).toStrictEqual({ saved: false, code: 'ERR_SESSION_GONE', statusCode: 409 })
   }
-  // Nothing came back: not the old key, nor any hash with A's change.
-  expect(await redis.exists(key)).toBe(0)
-  expect(await hashesHolding(redis, store, 'slow', token)).toStrictEqual([])
+  // Nothing came back: not the old key, nor any record with A's change.
+  expect(await backend.exists(key)).toBe(false)
+  expect(await backend.holding('slow', token)).toStrictEqual([])
   const stale = cloneClient(owner)
   const read = await stale.json('/read')
   expect(read.isNew).toBe(true)
   expect(read.id).not.toBe(oldId)
   expect(read.data).toStrictEqual({})
-  expect(await redis.exists(key)).toBe(0)
+  expect(await backend.exists(key)).toBe(false)
 }
