@@ -106,7 +106,11 @@ export interface SqliteSessions {
   /** Moves the row (with its user) to `to` and writes `next(value)` there, in one transaction. */
   move: (from: string, to: string, next: SqliteNext) => boolean
   delete: (key: string) => void
-  /** Names the row's user and sign-in; nothing when the row is gone. */
+  /**
+   * Names the row's user and sign-in; nothing when the row is gone. The sign-in time stored is
+   * `signedInAt`, or 1 ms after the user's latest stored one if that is later (sign-ins are
+   * ordered as they commit); a row that is already the user's keeps its sign-in time and label.
+   */
   indexAdd: (key: string, userKey: string, signedInAt: number, label: string | undefined) => void
   /** The rows of `userKey` whose key starts with `prefix`. */
   indexList: (userKey: string, prefix: string) => SqliteSessionRow[]
@@ -354,7 +358,18 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
       statement('DELETE FROM nss_items WHERE key = ?').run(key)
     }),
     indexAdd: (key, userKey, signedInAt, label) => run(() => {
-      statement(`UPDATE nss_items SET user_key = ?, signed_in_at = ?, label = ? WHERE ${live}`).run(userKey, signedInAt, label ?? null, key, now())
+      // One statement, under the write lock: a sign-in is stamped after every sign-in of the user
+      // already stored (at least 1 ms later than the latest), so that their order is the order in
+      // which they reached the database, whatever the clock each process read before its write.
+      // The cap decides by that order, and a sign-in that lists its user after its own write sees
+      // every one before it. A row already the user's (moved by a regenerate) keeps its sign-in.
+      // SET reads the row as it was before the update.
+      statement(`UPDATE nss_items SET
+        signed_in_at = CASE WHEN user_key = ? AND signed_in_at IS NOT NULL THEN signed_in_at
+          ELSE max(?, coalesce((SELECT max(signed_in_at) FROM nss_items WHERE user_key = ?), 0) + 1) END,
+        label = CASE WHEN user_key = ? AND signed_in_at IS NOT NULL THEN label ELSE ? END,
+        user_key = ?
+        WHERE ${live}`).run(userKey, signedInAt, userKey, userKey, label ?? null, userKey, key, now())
     }),
     indexList: (userKey, prefix) => run(() => statement('SELECT key, value, user_key, signed_in_at, label FROM nss_items WHERE user_key = ?').all(userKey)
       .filter(row => (row.key as string).startsWith(prefix))
