@@ -27,9 +27,9 @@ const options: SessionOptions = { store, secret: SECRET, devices: { userAgent: t
 
 const { app } = sessionApp({ store })
 app.use('/pid', defineEventHandler(() => ({ pid: process.pid })))
-app.use('/plain', devicesRouter(options))
-app.use('/evict', devicesRouter({ ...options, maxSessionsPerUser: 2 }))
-app.use('/refuse', devicesRouter({ ...options, maxSessionsPerUser: 2, sessionLimit: 'refuse' }))
+app.use('/plain', devicesRouter(options).handler)
+app.use('/evict', devicesRouter({ ...options, maxSessionsPerUser: 2 }).handler)
+app.use('/refuse', devicesRouter({ ...options, maxSessionsPerUser: 2, sessionLimit: 'refuse' }).handler)
 
 const server = createServer(toNodeListener(app))
 server.listen(port, host)
