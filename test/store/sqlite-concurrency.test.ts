@@ -171,6 +171,34 @@ describe('[nuxt-server-session] SQLite store in one process: the devices index l
     expect({ createdAt: after.createdAt, device: after.device }).toEqual({ createdAt: before.createdAt, device: 'Laptop/2.0' })
   })
 
+  it('\'evict-oldest\' ends the session signed in longest ago, not the one whose anonymous visit began first; re-signing in the current session does not count', async () => {
+    const user = newUser('lou')
+    const [early, second, third] = ['early', 'second', 'third'].map(ua => deviceOn(evicting, ua))
+    await early!.get('/set/cart/1')
+    for (const d of [second!, early!, third!]) {
+      await new Promise(resolve => setTimeout(resolve, 20))
+      await d.get(`/sign-in/${user}`)
+    }
+    expect((await second!.get('/me')).isNew).toBe(true)
+    expect((await third!.get('/list')).map((s: any) => s.device)).toEqual(['early', 'third'])
+    // The newest signs in again: still two, the same two.
+    expect((await third!.fetch(`/sign-in/${user}`)).status).toBe(200)
+    expect((await early!.get('/me')).isNew).toBe(false)
+    expect((await third!.get('/list')).map((s: any) => s.device)).toEqual(['early', 'third'])
+    expect(await indexRows(file, user)).toBe(2)
+  })
+
+  it('\'refuse\': a third sign-in answers 409 and leaves the device\'s anonymous session and the two others as they were', async () => {
+    const user = newUser('jack')
+    const third = deviceOn(refusing, 'third')
+    const { id: anonymousId } = await third.get('/set/cart/3')
+    for (const d of ['first', 'second'].map(ua => deviceOn(refusing, ua))) expect((await d.fetch(`/sign-in/${user}`)).status).toBe(200)
+    expect((await third.fetch(`/sign-in/${user}`)).status).toBe(409)
+    expect(await third.get('/me')).toMatchObject({ isNew: false, id: anonymousId, data: { cart: '3' }, userId: null })
+    expect((await third.get(`/list-of/${user}`)).map((s: any) => s.device)).toEqual(['first', 'second'])
+    expect(await indexRows(file, user)).toBe(2)
+  })
+
   it('\'refuse\' holds the cap under concurrent sign-ins: of 4 at once, 2 succeed and 2 get a 409 (10 rounds)', async () => {
     const rounds = []
     for (let round = 0; round < 10; round++) {
