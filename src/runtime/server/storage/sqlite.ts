@@ -56,10 +56,18 @@ export interface SessionSqliteDriverOptions {
    */
   createFolder?: boolean
   /**
-   * The longest a start-up check may wait for another process's lock, in ms.
-   * @default 5000
+   * The longest `open()` (the modules call it at server start) waits for another process's
+   * lock, in ms; a database first opened by a request never waits there.
+   * @default 5000, or the session's `storeTimeout` in the modules
    */
   openTimeout?: number
+  /**
+   * How long the session store keeps retrying, on a timer, an operation that finds the database
+   * locked by another process, in ms. Keep it at most the session's `storeTimeout`: a write
+   * answered with a 503 then never lands later.
+   * @default 5000, or the session's `storeTimeout` in the modules
+   */
+  busyTimeout?: number
   /** Set by the modules on the mount they provide: `NUXT_SESSION_SQLITE_PATH` may move it. */
   moduleDefault?: boolean
 }
@@ -74,8 +82,13 @@ export class SqliteStoreError extends Error {
 
 /** The database is locked by another process: try again a little later. */
 export class SqliteBusyError extends SqliteStoreError {
-  constructor(cause?: unknown) {
-    super('The session database is locked by another process', SQLITE_BUSY, { cause })
+  /**
+   * @param cause What SQLite said.
+   * @param file The database file, for the message.
+   * @param waited How long it was waited for, in ms, for the message.
+   */
+  constructor(cause?: unknown, file?: string, waited?: number) {
+    super(`[nuxt-server-session] The session database ${file ? `${file} ` : ''}is locked by another process${waited ? ` (waited ${waited} ms)` : ''}.`, SQLITE_BUSY, { cause })
     this.name = 'SqliteBusyError'
   }
 }
@@ -97,6 +110,8 @@ export type SqliteNext = (current: string) => { value: string, expiresAt: number
  * `BEGIN IMMEDIATE` transaction), also across processes.
  */
 export interface SqliteSessions {
+  /** How long the store retries an operation that found the database locked, in ms (the `busyTimeout` option). */
+  readonly busyTimeout: number
   get: (key: string) => string | undefined
   getMany: (keys: readonly string[]) => (string | undefined)[]
   /** Inserts or replaces the whole row (a new session, or the target of a regenerate). */
@@ -122,8 +137,13 @@ export interface SqliteSessions {
 
 export interface SessionSqliteDriver extends Driver {
   readonly options: SessionSqliteDriverOptions
-  /** Opens the database now (creating the file and schema on first use); throws a clear error when it cannot. */
-  open: () => void
+  /**
+   * Opens the database now (creating the file and schema on first use), waiting up to
+   * `openTimeout` for another process's lock; throws a clear error when it cannot, and the next
+   * call tries again. `defaults` fill in the timeouts that the options leave unset (the modules
+   * pass the session's `storeTimeout`).
+   */
+  open: (defaults?: { openTimeout?: number, busyTimeout?: number }) => void
   /** Points the driver at another file before it is opened (the modules' run-time setting). */
   setPath: (path: string, createFolder?: boolean) => void
   /** The file in use, resolved. */
@@ -143,10 +163,13 @@ interface Database {
 }
 interface NodeFs {
   existsSync: (path: string) => boolean
+  accessSync: (path: string, mode: number) => void
+  constants: { W_OK: number }
   mkdirSync: (path: string, options: { recursive: true, mode: number }) => unknown
   openSync: (path: string, flags: string, mode: number) => number
   closeSync: (fd: number) => void
-  statSync: (path: string) => { isDirectory: () => boolean }
+  statSync: (path: string) => { isDirectory: () => boolean, size: number }
+  unlinkSync: (path: string) => void
 }
 interface NodePath {
   resolve: (...paths: string[]) => string
@@ -164,13 +187,19 @@ function _builtin(): Builtin | undefined {
 function _openDatabase(file: string): Database {
   const get = _builtin()
   if (!get) throw new SqliteStoreError(`[nuxt-server-session] The ${DRIVER_NAME} storage driver needs a runtime with built-in SQLite (Node 22.13+, Bun, Deno). Mount another driver for the session storage here.`, 0)
+  let db: Database
   if ((globalThis as { Bun?: unknown }).Bun) {
     const { Database } = get('bun:sqlite') as { Database: new (file: string, options: { create: boolean, readwrite: boolean, strict: boolean }) => Database }
-    return new Database(file, { create: true, readwrite: true, strict: true })
+    db = new Database(file, { create: true, readwrite: true, strict: true })
   }
-  const sqlite = _quietly(() => get('node:sqlite')) as { DatabaseSync?: new (file: string, options: { timeout: number }) => Database } | undefined
-  if (!sqlite?.DatabaseSync) throw new SqliteStoreError(`[nuxt-server-session] This runtime has no built-in SQLite (node:sqlite needs Node 22.13 or later). Upgrade Node, or mount another driver for the session storage.`, 0)
-  return new sqlite.DatabaseSync(file, { timeout: BUSY_WAIT_MS })
+  else {
+    const sqlite = _quietly(() => get('node:sqlite')) as { DatabaseSync?: new (file: string, options: { timeout: number }) => Database } | undefined
+    if (!sqlite?.DatabaseSync) throw new SqliteStoreError(`[nuxt-server-session] This runtime has no built-in SQLite (node:sqlite needs Node 22.13 or later). Upgrade Node, or mount another driver for the session storage.`, 0)
+    db = new sqlite.DatabaseSync(file, { timeout: BUSY_WAIT_MS })
+  }
+  // Also where the option is unknown (bun:sqlite; node:sqlite before Node 22.16 ignores `timeout`).
+  db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS}`)
+  return db
 }
 
 /**
@@ -194,21 +223,58 @@ function _quietly<T>(load: () => T): T {
   }
 }
 
-/** SQLite's primary result code of an error from either runtime, or 0. */
+/** SQLite's names of its primary result codes, and what the file system's errors mean to it. */
+const CODES: Record<string, number> = { BUSY: 5, LOCKED: 6, READONLY: 8, IOERR: 10, CORRUPT: 11, FULL: 13, CANTOPEN: 14, NOTADB: 26 }
+const FS_CODES: Record<string, number> = { EROFS: 8, EACCES: 8, EPERM: 8, EIO: 10, ENOSPC: 13, EDQUOT: 13, ENOENT: 14, ENOTDIR: 14, EISDIR: 14 }
+
+/** SQLite's primary result code of an error from either runtime (or of a file system error before it), or 0. */
 function _code(error: unknown): number {
   const e = error as { errcode?: unknown, errno?: unknown, code?: unknown }
-  const n = typeof e?.errcode === 'number' ? e.errcode : typeof e?.errno === 'number' ? e.errno : undefined
-  if (n !== undefined) return n & 0xFF
-  const named = typeof e?.code === 'string' ? /^SQLITE_([A-Z]+)/.exec(e.code)?.[1] : undefined
-  const codes: Record<string, number> = { BUSY: 5, LOCKED: 6, READONLY: 8, CORRUPT: 11, FULL: 13, CANTOPEN: 14, NOTADB: 26, IOERR: 10 }
-  return named ? codes[named] ?? 1 : 0
+  if (typeof e?.errcode === 'number') return e.errcode & 0xFF
+  if (typeof e?.code === 'string') {
+    const named = /^SQLITE_([A-Z]+)/.exec(e.code)?.[1]
+    if (named) return CODES[named] ?? 1
+    // node:fs errors (creating the file) carry a negative errno: their name says more.
+    if (e.code in FS_CODES) return FS_CODES[e.code]!
+  }
+  // bun:sqlite puts SQLite's code in errno.
+  return typeof e?.errno === 'number' && e.errno > 0 ? e.errno & 0xFF : 0
+}
+
+/**
+ * Whether the file system of `file` refuses writes now, on the error path only. A file system
+ * remounted read-only fails `access()`; one that ext4 turned read-only after an error
+ * (errors=remount-ro, "emergency_ro") may still pass it and refuse only real writes, so an empty
+ * file is created (and removed) beside the database. The database file itself is never opened
+ * here: closing another descriptor of it would drop SQLite's POSIX locks.
+ */
+function _readOnlyFileSystem(file: string): boolean {
+  const get = _builtin()
+  const fs = get?.('node:fs') as NodeFs | undefined
+  const path = get?.('node:path') as NodePath | undefined
+  if (!fs?.accessSync || !path) return false
+  const folder = path.dirname(file)
+  try {
+    fs.accessSync(folder, fs.constants.W_OK)
+    const probe = path.resolve(folder, `.nss-write-check-${Math.random().toString(36).slice(2)}`)
+    fs.closeSync(fs.openSync(probe, 'wx', 0o600))
+    fs.unlinkSync(probe)
+    return false
+  }
+  catch (error) {
+    return (error as { code?: string }).code === 'EROFS'
+  }
 }
 
 /** A clear message for what SQLite said, never with data in it. */
 function _explain(error: unknown, file: string): SqliteStoreError {
   if (error instanceof SqliteStoreError) return error
   const code = _code(error)
-  if (code === SQLITE_BUSY || code === SQLITE_LOCKED) return new SqliteBusyError(error)
+  if (code === SQLITE_BUSY || code === SQLITE_LOCKED) return new SqliteBusyError(error, file)
+  // A file system that went read-only (ext4's errors=remount-ro) fails SQLite's writes as I/O errors.
+  if ((code === 8 || code === 10 || code === 14) && _readOnlyFileSystem(file)) {
+    return new SqliteStoreError(`[nuxt-server-session] The session database ${file} cannot be written: its file system is read-only.`, 8, { cause: error })
+  }
   const what: Record<number, string> = {
     8: 'is read-only (the file, its folder or the file system refuses writes)',
     10: 'could not be read or written (I/O error)',
@@ -234,6 +300,8 @@ function _explain(error: unknown, file: string): SqliteStoreError {
 export default function sessionSqliteDriver(options: SessionSqliteDriverOptions): SessionSqliteDriver {
   if (!options || typeof options.path !== 'string' || !options.path) throw new TypeError(`[nuxt-server-session] ${DRIVER_NAME} needs a database file: sessionSqliteDriver({ path: './.data/sessions.sqlite' }).`)
   const settings: SessionSqliteDriverOptions = { ...options }
+  /** The timeouts given to `open()` for those the options leave unset. */
+  let fallback: { openTimeout?: number, busyTimeout?: number } = {}
   let db: Database | undefined
   let file = ''
   const statements = new Map<string, Statement>()
@@ -244,8 +312,11 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
     return path ? path.resolve(settings.path) : settings.path
   }
 
-  /** Creates the folder (0700) and an empty file (0600) if missing: SQLite gives its WAL files the same mode. */
-  const prepareFile = (target: string): void => {
+  /**
+   * Creates the folder (0700) and an empty file (0600) if missing: SQLite gives its WAL files the
+   * same mode. Returns a function that removes the file again if it is still empty (the open failed).
+   */
+  const prepareFile = (target: string): (() => void) | undefined => {
     const get = _builtin()
     const fs = get?.('node:fs') as NodeFs | undefined
     const path = get?.('node:path') as NodePath | undefined
@@ -255,17 +326,32 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
       if (!settings.createFolder) throw new SqliteStoreError(`[nuxt-server-session] The folder of the session database ${target} does not exist. Create it (a mounted volume?), or point NUXT_SESSION_SQLITE_PATH elsewhere.`, 14)
       fs.mkdirSync(folder, { recursive: true, mode: 0o700 })
     }
-    if (!fs.existsSync(target)) fs.closeSync(fs.openSync(target, 'a', 0o600))
+    if (fs.existsSync(target)) return
+    fs.closeSync(fs.openSync(target, 'a', 0o600))
+    return () => {
+      try {
+        if (fs.statSync(target).size === 0) fs.unlinkSync(target)
+      }
+      catch {
+        // Gone already, or not ours to remove.
+      }
+    }
   }
 
-  const open = (): Database => {
+  /**
+   * Opens the connection once. `wait`: how long another process's lock is waited for, blocking
+   * (only `driver.open()` at start waits; a first use by a request throws a `SqliteBusyError` at
+   * once, which the session store retries on a timer).
+   */
+  const open = (wait = 0): Database => {
     if (db) return db
     const target = resolveFile()
     let opened: Database | undefined
+    let removeCreated: (() => void) | undefined
     try {
-      prepareFile(target)
+      removeCreated = prepareFile(target)
       opened = _openDatabase(target)
-      _initialise(opened, settings.openTimeout ?? 5000)
+      _initialise(opened, wait)
     }
     catch (error) {
       try {
@@ -274,8 +360,11 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
       catch {
         // Closing a connection that failed to start: nothing more to report.
       }
+      // No new, empty database is left behind a failed start.
+      removeCreated?.()
       // Not remembered: the next call tries again (the volume may be mounted by then).
-      throw _explain(error, target)
+      const explained = _explain(error, target)
+      throw explained instanceof SqliteBusyError && wait > 0 ? new SqliteBusyError(error, target, wait) : explained
     }
     db = opened
     file = target
@@ -323,6 +412,9 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
   const live = 'key = ? AND (expires_at IS NULL OR expires_at > ?)'
 
   const sessions: SqliteSessions = {
+    get busyTimeout() {
+      return settings.busyTimeout ?? fallback.busyTimeout ?? 5000
+    },
     get: key => run(() => statement('SELECT value FROM nss_items WHERE key = ?').get(key)?.value as string | undefined),
     getMany: keys => run(() => {
       const found = new Map<string, string>()
@@ -398,8 +490,9 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
       return file || resolveFile()
     },
     sessions,
-    open: () => {
-      open()
+    open: (defaults) => {
+      if (defaults) fallback = { ...defaults }
+      open(settings.openTimeout ?? fallback.openTimeout ?? 5000)
     },
     setPath: (path, createFolder = false) => {
       if (db) throw new Error(`[nuxt-server-session] ${DRIVER_NAME}: the database is open already; set its path before first use.`)
@@ -437,8 +530,8 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
  * WAL mode, the schema, and a check that the database can be written, all at start: a database
  * that is corrupt, read-only or locked is an error now, where a server can refuse to start.
  */
-function _initialise(db: Database, openTimeout: number): void {
-  const deadline = Date.now() + openTimeout
+function _initialise(db: Database, wait: number): void {
+  const deadline = Date.now() + wait
   for (;;) {
     try {
       // NORMAL in WAL mode: a commit is durable once the WAL is synced at a checkpoint; a crash
