@@ -27,7 +27,7 @@ export default defineNitroPlugin((nitroApp) => {
     if (!(error instanceof SessionConfigError && _isCloudflareWorkers())) throw error
   }
   if (options) resolveConfig(options)
-  if (options?.store instanceof UnstorageSessionStore && !import.meta.prerender) _openSqlite(options.store)
+  if (options?.store instanceof UnstorageSessionStore && !import.meta.prerender) _openSqlite(options.store, resolveConfig(options).storeTimeout)
 
   // The automatic save holds the response until the session is stored. Nitro's local fetch
   // (SSR `$fetch`, Workers) reads the response as soon as the handler returns, so the handler,
@@ -80,16 +80,30 @@ function _isCloudflareWorkers(): boolean {
 
 /**
  * The module's SQLite database, when it holds the sessions, is opened now: a production server
- * whose database is corrupt, read-only, missing or locked refuses to start with a message that
- * says which, rather than answering every request with a 503. `NUXT_SESSION_SQLITE_PATH` moves
- * the module's default database (its folder must exist then).
+ * whose database is corrupt, read-only, missing or locked (longer than `storeTimeout`) refuses
+ * to start with one line that says which file and what, rather than answering every request
+ * with a 503. `NUXT_SESSION_SQLITE_PATH` moves the module's default database (its folder must
+ * exist then). A database that fails later, while the server runs, is a 503 per request.
  */
-function _openSqlite(store: UnstorageSessionStore): void {
+function _openSqlite(store: UnstorageSessionStore, storeTimeout: number): void {
   const driver = useStorage().getMount(store.prefix).driver as Partial<SessionSqliteDriver>
   if (driver.name !== SQLITE_DRIVER || typeof driver.open !== 'function') return
   const path = (useRuntimeConfig() as unknown as { session: Partial<SessionRuntimeConfig> }).session.sqlite?.path
   if (path && driver.options?.moduleDefault) driver.setPath!(path, false)
-  driver.open()
+  try {
+    // Where the mount's options leave them unset: the wait for a lock at start, and the store's
+    // retries of a locked operation, both as long as a request may wait for the store.
+    driver.open({ openTimeout: storeTimeout, busyTimeout: storeTimeout })
+  }
+  catch (error) {
+    if (!(error instanceof Error && error.name.startsWith('Sqlite'))) throw error
+    // The message names the file and the problem; the frames of the plugin and of SQLite's
+    // error say nothing more to whoever reads the log of a server that did not start.
+    const failed = new Error(`${error.message} The server does not start without its sessions (nothing was created or changed).`)
+    failed.name = error.name
+    failed.stack = `${failed.name}: ${failed.message}`
+    throw failed
+  }
 }
 
 const SQLITE_DRIVER = 'nuxt-server-session-sqlite'

@@ -13,9 +13,10 @@ export interface SqliteSessionStoreOptions {
   ttl?: number
   now?: () => number
   /**
-   * How long a write keeps trying while another process holds the database's write lock, in ms
-   * (the session's `storeTimeout` answers the request with a 503 before that, if shorter).
-   * @default 5000
+   * How long an operation keeps trying while another process holds the database's lock, in ms.
+   * Keep it at most the session's `storeTimeout`, which answers the request with a 503: an
+   * operation still retried after that could land after the client was told it failed.
+   * @default the driver's `busyTimeout` (the modules set it to the session's `storeTimeout`)
    */
   busyTimeout?: number
 }
@@ -35,14 +36,14 @@ export class SqliteSessionStore implements SessionStore {
   readonly ttl: number
   private readonly keyPrefix: string
   private readonly now: () => number
-  private readonly busyTimeout: number
+  private readonly ownBusyTimeout?: number
   private readonly texts = new RecordTexts()
 
   constructor(private readonly db: SqliteSessions, options: SqliteSessionStoreOptions) {
     this.keyPrefix = options.prefix ? `${options.prefix}:` : ''
     this.ttl = options.ttl ?? DEFAULTS.ttl
     this.now = options.now ?? Date.now
-    this.busyTimeout = options.busyTimeout ?? DEFAULTS.storeTimeout
+    this.ownBusyTimeout = options.busyTimeout
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
@@ -138,13 +139,15 @@ export class SqliteSessionStore implements SessionStore {
    * (never blocking the event loop) until `busyTimeout`.
    */
   private async _retry<T>(op: () => T): Promise<T> {
-    const deadline = Date.now() + this.busyTimeout
+    // Read at each call: the modules set the driver's at start, after this store may exist.
+    const deadline = Date.now() + (this.ownBusyTimeout ?? this.db.busyTimeout ?? DEFAULTS.storeTimeout)
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       try {
         return op()
       }
       catch (error) {
-        if (!(error instanceof SqliteBusyError) || Date.now() + wait > deadline) throw error
+        // The last try is due before the deadline, so that it never lands after the request's 503.
+        if (!(error instanceof SqliteBusyError) || Date.now() + wait >= deadline) throw error
       }
       await sleep(wait)
     }
