@@ -29,14 +29,22 @@ import type { Driver } from 'unstorage'
  * own row, so a destroyed, revoked or expired session leaves it in the same statement.
  *
  * Calls are synchronous (a few microseconds each on a local disk); a write that finds the
- * database locked by another process does not wait inside SQLite longer than a couple of
- * milliseconds: it throws a `SqliteBusyError`, and the session store retries it on a timer.
+ * database locked by another process does not wait inside SQLite: it throws a `SqliteBusyError`,
+ * and the session store retries it on a timer. What waits for the disk (checkpoints) and the
+ * sweep of expired rows run in a maintenance thread (see `_startMaintenance`).
  */
 
 const DRIVER_NAME = 'nuxt-server-session-sqlite'
 const SCHEMA_VERSION = 1
-/** How long SQLite itself waits for another process's lock before giving up, in ms. */
-const BUSY_WAIT_MS = 2
+/** How often the checkpointer thread moves committed pages from the WAL into the database, ms. */
+const CHECKPOINT_INTERVAL_MS = 200
+/** WAL pages after which a commit checkpoints (SQLite's default), or the thread resets the WAL. */
+const AUTOCHECKPOINT_PAGES = 1000
+/** With the maintenance thread, a commit checkpoints only past this: a safety net. */
+const AUTOCHECKPOINT_PAGES_WITH_THREAD = 10_000
+
+/** How long SQLite itself waits for another connection's lock on the event loop: not at all, the store retries on a timer. */
+const BUSY_WAIT_MS = 0
 
 /** SQLite result codes (primary, low byte). */
 const SQLITE_BUSY = 5
@@ -74,9 +82,11 @@ export interface SessionSqliteDriverOptions {
 
 /** A database error: the operation did not happen. `code` is SQLite's primary result code. */
 export class SqliteStoreError extends Error {
-  constructor(message: string, readonly code: number, options?: { cause?: unknown }) {
+  declare readonly code: number
+  constructor(message: string, code: number, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'SqliteStoreError'
+    this.code = code
   }
 }
 
@@ -90,6 +100,26 @@ export class SqliteBusyError extends SqliteStoreError {
   constructor(cause?: unknown, file?: string, waited?: number) {
     super(`[nuxt-server-session] The session database ${file ? `${file} ` : ''}is locked by another process${waited ? ` (waited ${waited} ms)` : ''}.`, SQLITE_BUSY, { cause })
     this.name = 'SqliteBusyError'
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms))
+
+/**
+ * Runs a database call; while another connection holds the write lock (`SqliteBusyError`),
+ * tries again on a timer, 1 ms then doubling up to 50 ms, never blocking the event loop, until
+ * `timeout` ms have passed.
+ */
+export async function whenFree<T>(op: () => T, timeout = 5000): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      return op()
+    }
+    catch (error) {
+      if (!(error instanceof SqliteBusyError) || Date.now() + wait >= deadline) throw error
+    }
+    await sleep(wait)
   }
 }
 
@@ -133,6 +163,11 @@ export interface SqliteSessions {
   indexRemove: (userKey: string, keys: readonly string[]) => void
   /** Deletes at most `limit` rows under `prefix` that expired before `now`; returns how many. */
   sweep: (prefix: string, now: number, limit: number) => number
+  /**
+   * Deletes every row under `prefix` that expired before `now` in the maintenance thread, off the
+   * event loop; `undefined` when there is no such thread (then call `sweep` in batches).
+   */
+  sweepInThread: (prefix: string, now: number, limit: number) => Promise<number> | undefined
 }
 
 export interface SessionSqliteDriver extends Driver {
@@ -304,6 +339,7 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
   let fallback: { openTimeout?: number, busyTimeout?: number } = {}
   let db: Database | undefined
   let file = ''
+  let maintenance: Maintenance | undefined
   const statements = new Map<string, Statement>()
 
   const resolveFile = (): string => {
@@ -368,6 +404,7 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
     }
     db = opened
     file = target
+    maintenance = _startMaintenance(target, opened)
     return db
   }
 
@@ -469,6 +506,10 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
     indexRemove: (userKey, keys) => run(() => {
       for (const key of keys) statement('UPDATE nss_items SET user_key = NULL, signed_in_at = NULL, label = NULL WHERE key = ? AND user_key = ?').run(key, userKey)
     }),
+    sweepInThread: (prefix, at, limit) => {
+      open()
+      return maintenance?.alive() ? maintenance.sweep(prefix, at, limit) : undefined
+    },
     sweep: (prefix, at, limit) => run(() => {
       const result = statement('DELETE FROM nss_items WHERE key IN (SELECT key FROM nss_items WHERE expires_at IS NOT NULL AND expires_at < ? AND substr(key, 1, ?) = ? LIMIT ?)').run(at, prefix.length, prefix, limit) as { changes: number | bigint }
       return Number(result.changes)
@@ -500,24 +541,27 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
       settings.createFolder = createFolder
     },
     getInstance: () => open(),
-    hasItem: key => run(() => Boolean(statement(`SELECT 1 AS found FROM nss_items WHERE ${live}`).get(key, now()))),
-    getItem: key => run(() => (statement(`SELECT value FROM nss_items WHERE ${live}`).get(key, now())?.value as string | undefined) ?? null),
-    setItem: (key, value, opts) => run(() => {
+    // The storage API: each call retried on a timer while another connection holds the lock.
+    hasItem: key => whenFree(() => run(() => Boolean(statement(`SELECT 1 AS found FROM nss_items WHERE ${live}`).get(key, now())))),
+    getItem: key => whenFree(() => run(() => (statement(`SELECT value FROM nss_items WHERE ${live}`).get(key, now())?.value as string | undefined) ?? null)),
+    setItem: (key, value, opts) => whenFree(() => run(() => {
       const ttl = Number((opts as { ttl?: unknown } | undefined)?.ttl)
       const expiresAt = Number.isFinite(ttl) && ttl > 0 ? now() + ttl * 1000 : null
       // Keeps a session row's user columns when only its value is rewritten through the storage API.
       statement('INSERT INTO nss_items (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at').run(key, String(value), expiresAt)
-    }),
-    removeItem: key => run(() => {
+    })),
+    removeItem: key => whenFree(() => run(() => {
       statement('DELETE FROM nss_items WHERE key = ?').run(key)
-    }),
-    getKeys: base => run(() => keysUnder(base)),
-    clear: base => run(() => {
+    })),
+    getKeys: base => whenFree(() => run(() => keysUnder(base))),
+    clear: base => whenFree(() => run(() => {
       const prefix = base ? `${base.replace(/:$/, '')}:` : ''
       if (prefix) statement('DELETE FROM nss_items WHERE substr(key, 1, ?) = ?').run(prefix.length, prefix)
       else statement('DELETE FROM nss_items').run()
-    }),
+    })),
     dispose: () => {
+      maintenance?.stop()
+      maintenance = undefined
       statements.clear()
       const open = db
       db = undefined
@@ -538,8 +582,7 @@ function _initialise(db: Database, wait: number): void {
       // of the process loses nothing, a power cut at most the last commits, never the database.
       db.exec('PRAGMA journal_mode = WAL')
       db.exec('PRAGMA synchronous = NORMAL')
-      // Small checkpoints (100 pages, about 400 KiB): each one holds the event loop a few ms at most.
-      db.exec('PRAGMA wal_autocheckpoint = 100')
+      db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`)
       db.exec('BEGIN IMMEDIATE')
       try {
         db.exec(`CREATE TABLE IF NOT EXISTS nss_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
@@ -570,3 +613,120 @@ INSERT OR IGNORE INTO nss_meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}
     }
   }
 }
+
+/**
+ * The database's maintenance thread: a worker thread with a connection of its own, so that the
+ * work that waits for the disk never holds the event loop.
+ *
+ * - Checkpoints. A checkpoint copies the WAL's pages into the database and syncs the files
+ *   (with `synchronous = NORMAL`, the only time anything waits for the disk). Left to the
+ *   commits, as SQLite does by default, the commit that takes the WAL past 1,000 pages holds the
+ *   event loop 15 to 25 ms (bench/lib/sqlite-options.mjs). Here the thread runs a PASSIVE
+ *   checkpoint every 200 ms, which never blocks writers, and once the WAL holds 1,000 pages a
+ *   TRUNCATE one, which waits in the thread for the write lock and resets the WAL; commits then
+ *   checkpoint only past 10,000 pages, a safety net should the thread stop.
+ * - Sweeps. Expired rows are deleted there, 250 per statement with a pause between statements.
+ *
+ * Where no worker thread can be made, or when it fails, the commits checkpoint as SQLite does by
+ * default and the sweep runs on the event loop in batches.
+ */
+function _startMaintenance(file: string, db: Database): Maintenance | undefined {
+  const threads = _builtin()?.('node:worker_threads') as { Worker?: new (source: string, options: { eval: true, workerData: unknown }) => WorkerLike } | undefined
+  if (!threads?.Worker) return undefined
+  let worker: WorkerLike
+  try {
+    worker = new threads.Worker(MAINTENANCE_SOURCE, { eval: true, workerData: { file, interval: CHECKPOINT_INTERVAL_MS, reset: AUTOCHECKPOINT_PAGES, bun: Boolean((globalThis as { Bun?: unknown }).Bun) } })
+  }
+  catch {
+    return undefined
+  }
+  worker.unref?.()
+  const pending = new Map<number, { resolve: (removed: number) => void, reject: (error: Error) => void }>()
+  let next = 0
+  let alive = true
+  const fail = () => {
+    if (!alive) return
+    alive = false
+    try {
+      db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`)
+    }
+    catch {
+      // The connection is closed already.
+    }
+    for (const { reject } of pending.values()) reject(new SqliteStoreError('[nuxt-server-session] The session database\'s maintenance thread stopped', 0))
+    pending.clear()
+  }
+  worker.on('error', fail)
+  worker.on('exit', fail)
+  worker.on('message', (message) => {
+    const { id, removed, error } = message as { id: number, removed?: number, error?: string }
+    const waiting = pending.get(id)
+    if (!waiting) return
+    pending.delete(id)
+    if (error === undefined) waiting.resolve(removed ?? 0)
+    else waiting.reject(new SqliteStoreError(`[nuxt-server-session] Sweeping the session database failed: ${error}`, 0))
+  })
+  db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES_WITH_THREAD}`)
+  return {
+    alive: () => alive,
+    sweep: (prefix, now, limit) => new Promise<number>((resolve, reject) => {
+      if (!alive) return reject(new SqliteStoreError('[nuxt-server-session] The session database\'s maintenance thread stopped', 0))
+      const id = ++next
+      pending.set(id, { resolve, reject })
+      worker.postMessage({ id, prefix, now, limit })
+    }),
+    stop: () => {
+      alive = false
+      void worker.terminate()
+    },
+  }
+}
+
+interface Maintenance {
+  alive: () => boolean
+  /** Deletes every row under `prefix` that expired before `now`, `limit` per statement, in the thread. */
+  sweep: (prefix: string, now: number, limit: number) => Promise<number>
+  stop: () => void
+}
+
+interface WorkerLike {
+  on: (event: 'error' | 'exit' | 'message', listener: (value?: unknown) => void) => unknown
+  postMessage: (message: unknown) => void
+  unref?: () => void
+  terminate: () => unknown
+}
+
+/** The maintenance thread (CommonJS, evaluated by worker_threads on Node, Bun and Deno). */
+const MAINTENANCE_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const emit = process.emitWarning
+process.emitWarning = (warning, ...rest) => /sqlite/i.test(String(warning && warning.message || warning)) ? undefined : emit.call(process, warning, ...rest)
+const db = workerData.bun
+  ? new (require('bun:sqlite').Database)(workerData.file, { readwrite: true })
+  : new (require('node:sqlite').DatabaseSync)(workerData.file, { timeout: 1000 })
+if (workerData.bun) db.exec('PRAGMA busy_timeout = 1000')
+const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
+const truncate = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)')
+const sweep = db.prepare('DELETE FROM nss_items WHERE key IN (SELECT key FROM nss_items WHERE expires_at IS NOT NULL AND expires_at < ? AND substr(key, 1, ?) = ? LIMIT ?)')
+setInterval(() => {
+  try {
+    const done = passive.get()
+    if (done && done.log >= workerData.reset) truncate.get()
+  } catch {}
+}, workerData.interval)
+const pause = () => new Promise(resolve => setTimeout(resolve, 1))
+parentPort.on('message', async ({ id, prefix, now, limit }) => {
+  let removed = 0
+  try {
+    for (;;) {
+      const n = Number(sweep.run(now, prefix.length, prefix, limit).changes)
+      removed += n
+      if (n < limit) break
+      await pause()
+    }
+    parentPort.postMessage({ id, removed })
+  } catch (error) {
+    parentPort.postMessage({ id, removed, error: String(error && error.message || error) })
+  }
+})
+`

@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../../defaults'
 import { RecordTexts, decodeSessionRecord, encodeSessionRecord } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
-import { SqliteBusyError } from '../storage/sqlite'
+import { whenFree } from '../storage/sqlite'
 import type { SqliteSessions } from '../storage/sqlite'
 
 /** Rows deleted per sweep step; each step is one short statement, and the event loop runs between steps. */
@@ -22,7 +22,6 @@ export interface SqliteSessionStoreOptions {
 }
 
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms))
-
 /**
  * The session store on the module's SQLite driver, used by `UnstorageSessionStore` when its
  * prefix is mounted there. Every operation is one statement or one `BEGIN IMMEDIATE`
@@ -119,11 +118,15 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   /**
-   * Deletes the rows under the prefix that expired before now, `SWEEP_BATCH` at a time with the
-   * event loop running between batches; returns how many went. `onBatch` sees each batch's size.
+   * Deletes the rows under the prefix that expired before now; returns how many went. In the
+   * database's maintenance thread where there is one, else `SWEEP_BATCH` at a time on the event
+   * loop with a pause between batches (always so when `onBatch`, which sees each batch's size).
    */
   async sweep(onBatch?: (removed: number) => void): Promise<number> {
     const now = this.now()
+    // In the database's maintenance thread when there is one: nothing of it on the event loop.
+    const inThread = onBatch ? undefined : this.db.sweepInThread(this.keyPrefix, now, SWEEP_BATCH)
+    if (inThread) return inThread
     let removed = 0
     for (;;) {
       const batch = await this._retry(() => this.db.sweep(this.keyPrefix, now, SWEEP_BATCH))
@@ -134,22 +137,8 @@ export class SqliteSessionStore implements SessionStore {
     }
   }
 
-  /**
-   * Runs a database call; while another process holds the write lock, tries again on a timer
-   * (never blocking the event loop) until `busyTimeout`.
-   */
-  private async _retry<T>(op: () => T): Promise<T> {
-    // Read at each call: the modules set the driver's at start, after this store may exist.
-    const deadline = Date.now() + (this.ownBusyTimeout ?? this.db.busyTimeout ?? DEFAULTS.storeTimeout)
-    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      try {
-        return op()
-      }
-      catch (error) {
-        // The last try is due before the deadline, so that it never lands after the request's 503.
-        if (!(error instanceof SqliteBusyError) || Date.now() + wait >= deadline) throw error
-      }
-      await sleep(wait)
-    }
+  /** A database call, retried on a timer while another connection holds the lock. */
+  private _retry<T>(op: () => T): Promise<T> {
+    return whenFree(op, this.ownBusyTimeout ?? this.db.busyTimeout)
   }
 }
