@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util'
 import { startServer, stopAll } from '../test/support/process.ts'
 import { ROOT, SECRET, buildAll, entryOf, servers } from './lib/apps.mjs'
 import { cookieParseLines, measureCookieParse } from './lib/cookie-parse.mjs'
+import { measureSqliteOptions, sqliteOptionsLines } from './lib/sqlite-options.mjs'
 import { connectInspector } from './lib/inspector.mjs'
 import { summarizeProfile } from './lib/profile.mjs'
 import { startRedis } from './lib/redis.mjs'
@@ -282,7 +283,7 @@ async function cycle(n, plan, redis, results) {
  */
 async function growth(plan, redis) {
   const out = []
-  for (const name of ['module-memory', 'module-redis']) {
+  for (const name of ['module-memory', 'module-sqlite', 'module-redis']) {
     const server = plan.find(s => s.name === name)
     if (!server) continue
     const target = server.targets[0]
@@ -403,6 +404,8 @@ async function main() {
     // In this process, on the quiet machine, before any server starts: a few seconds.
     results.cookieParse = measureCookieParse()
     for (const line of cookieParseLines(results.cookieParse)) log(line)
+    results.sqliteOptions = await measureSqliteOptions({ large: MODE.growthTo || 10_000 })
+    for (const line of sqliteOptionsLines(results.sqliteOptions)) log(line)
     phase = Date.now()
     const scenarios = plan.flatMap(s => s.targets).reduce((n, t) => n + t.scenarios.length, 0)
     results.durations = []

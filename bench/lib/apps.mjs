@@ -12,7 +12,7 @@ export const APPS = join(ROOT, 'bench/apps')
 /** Everything measured in one benchmark run: one app per directory of bench/apps. */
 export const BUILDS = {
   'baseline': { kind: 'nuxt', routes: '_nuxt-routes/bare' },
-  'module-fs': { kind: 'nuxt', routes: '_nuxt-routes/session' },
+  'module-sqlite': { kind: 'nuxt', routes: '_nuxt-routes/session' },
   'module-memory': { kind: 'nuxt', routes: '_nuxt-routes/session' },
   'module-unstorage-redis': { kind: 'nuxt', routes: '_nuxt-routes/session', redisAtBuild: true },
   'nuxt-auth-utils': { kind: 'nuxt', routes: '_nuxt-routes/auth-utils' },
@@ -38,13 +38,13 @@ export function servers(redisUrl) {
     { name: 'baseline', build: 'baseline', targets: [
       { id: 'baseline', label: 'Nuxt, no session module', group: 'nuxt', role: 'baseline', routes: bare, scenarios: ALL },
     ] },
-    { name: 'module-fs', build: 'module-fs', targets: [
-      { id: 'module-fs', label: 'Nuxt + module, zero config (fs)', group: 'nuxt', role: 'module', store: 'fs', routes: bare, scenarios: ALL },
+    { name: 'module-sqlite', build: 'module-sqlite', targets: [
+      { id: 'module-sqlite', label: 'Nuxt + module, zero config (SQLite)', group: 'nuxt', role: 'module', store: 'sqlite', routes: bare, scenarios: ALL },
     ] },
     { name: 'module-memory', build: 'module-memory', targets: [
       { id: 'module-memory', label: 'Nuxt + module, memory mount', group: 'nuxt', role: 'module', store: 'memory', routes: bare, scenarios: ALL },
     ] },
-    { name: 'module-redis', build: 'module-fs', env: { NUXT_SESSION_REDIS_URL: redisUrl, NUXT_SESSION_REDIS_PREFIX: 'bench-nss' }, targets: [
+    { name: 'module-redis', build: 'module-sqlite', env: { NUXT_SESSION_REDIS_URL: redisUrl, NUXT_SESSION_REDIS_PREFIX: 'bench-nss' }, targets: [
       { id: 'module-redis', label: 'Nuxt + module, RedisSessionStore (NUXT_SESSION_REDIS_URL)', group: 'nuxt', role: 'module', store: 'redis', redisPrefix: 'bench-nss', routes: bare, scenarios: ALL },
     ] },
     { name: 'module-unstorage-redis', build: 'module-unstorage-redis', targets: [
@@ -59,7 +59,7 @@ export function servers(redisUrl) {
       { id: 'peer-scayle-h3-session', label: 'peer: @scayle/h3-session + unstorage redis, Nitro', group: 'nitro', role: 'peer', peer: true, store: 'unstorage-redis', redisPrefix: 'bench-scayle', routes: { read: '/api/scayle/read', write: '/api/scayle/write' }, scenarios: SESSION },
     ] },
     { name: 'nitro-module', build: 'nitro-module', targets: [
-      { id: 'nitro-module-fs', label: 'Nitro + module, zero config (fs)', group: 'nitro', role: 'module', store: 'fs', routes: bare, scenarios: ALL },
+      { id: 'nitro-module-sqlite', label: 'Nitro + module, zero config (SQLite)', group: 'nitro', role: 'module', store: 'sqlite', routes: bare, scenarios: ALL },
     ] },
     { name: 'express', build: 'express', peer: true, env: { BENCH_EXPRESS_SECRET: SECRET, BENCH_REDIS_URL: redisUrl }, targets: [
       { id: 'express-baseline', label: 'Express 5, no session middleware', group: 'express', role: 'baseline', routes: bare, scenarios: ['lazy'] },

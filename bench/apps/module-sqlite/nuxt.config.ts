@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import NuxtServerSession from '../../../src/module'
 
-// Zero config: the module's default fs mount under .data/session. Started with
+// Zero config: the module's default SQLite database under .data/session. Started with
 // NUXT_SESSION_REDIS_URL, the same build is the `module-redis` target (RedisSessionStore).
 export default defineNuxtConfig({
   modules: [NuxtServerSession],
