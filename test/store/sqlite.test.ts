@@ -11,6 +11,7 @@ import { createStorage } from 'unstorage'
 import { afterAll, describe, expect, it } from 'vitest'
 import { UnstorageSessionStore, sessionSqliteDriver } from 'nuxt-server-session/h3'
 import type { SessionRecord } from 'nuxt-server-session/h3'
+import { SqliteSessionStore } from '../../src/runtime/server/stores/sqlite'
 import { figure } from '../support/figure'
 import { describeStoreConformance, fakeSessionId, sha256Hex } from './conformance'
 
@@ -150,5 +151,24 @@ describe('[nuxt-server-session] sessionSqliteDriver: the database, its schema an
     figure(`SQLite sweep of 100,000 expired sessions: ${Math.round(total)} ms in all, longest event-loop block ${longest.toFixed(1)} ms (ticker at 1 ms, ${ticks} ticks)`)
     raw.close()
     await storage.dispose()
+  })
+
+  it('without the maintenance thread, the sweep goes page by page on the event loop (1,000 rows a statement) and keeps live rows and rows of other prefixes', async () => {
+    const file = join(await tempDir(), 's.sqlite')
+    const driver = sessionSqliteDriver({ path: file })
+    driver.open()
+    const past = Date.now() - 1000
+    const text = JSON.stringify({ v: 1, createdAt: past - 1000, touchedAt: past - 1000, expiresAt: past, data: {} })
+    for (let i = 0; i < 5000; i++) driver.sessions.create(`sess:${i.toString(16).padStart(64, '0')}`, text, past)
+    driver.sessions.create(`sess:${'f'.repeat(64)}`, text, Date.now() + HOUR)
+    driver.sessions.create(`other:${'0'.repeat(64)}`, text, past)
+    const pages: number[] = []
+    const removed = await new SqliteSessionStore(driver.sessions, { prefix: 'sess' }).sweep(n => pages.push(n))
+    expect(removed).toBe(5000)
+    expect(pages.length).toBeGreaterThanOrEqual(5)
+    expect(Math.max(...pages)).toBeLessThanOrEqual(1000)
+    expect(driver.sessions.get(`sess:${'f'.repeat(64)}`)).toBe(text)
+    expect(driver.sessions.get(`other:${'0'.repeat(64)}`)).toBe(text)
+    await driver.dispose?.()
   })
 })

@@ -1,11 +1,11 @@
 import { DEFAULTS } from '../../defaults'
 import { RecordTexts, decodeSessionRecord, encodeSessionRecord } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
-import { whenFree } from '../storage/sqlite'
+import { SqliteBusyError, whenFree } from '../storage/sqlite'
 import type { SqliteSessions } from '../storage/sqlite'
 
-/** Rows deleted per sweep step; each step is one short statement, and the event loop runs between steps. */
-export const SWEEP_BATCH = 250
+/** Rows looked at per sweep step (a page in key order); each step is one short statement, with a pause between steps. */
+export const SWEEP_BATCH = 1000
 
 export interface SqliteSessionStoreOptions {
   /** The key prefix below the mount (`<prefix>:<sha-256 of the id>`), `''` for none. */
@@ -128,17 +128,28 @@ export class SqliteSessionStore implements SessionStore {
     const inThread = onBatch ? undefined : this.db.sweepInThread(this.keyPrefix, now, SWEEP_BATCH)
     if (inThread) return inThread
     let removed = 0
-    for (;;) {
-      const batch = await this._retry(() => this.db.sweep(this.keyPrefix, now, SWEEP_BATCH))
-      removed += batch
-      onBatch?.(batch)
-      if (batch < SWEEP_BATCH) return removed
-      await sleep(0)
+    for (let after: string | undefined = this.keyPrefix; after !== undefined;) {
+      const from: string = after
+      const page = await this._retry(() => this.db.sweepPage(this.keyPrefix, from, now, SWEEP_BATCH))
+      removed += page.removed
+      onBatch?.(page.removed)
+      after = page.last
+      if (after !== undefined) await sleep(0)
     }
+    return removed
   }
 
-  /** A database call, retried on a timer while another connection holds the lock. */
+  /**
+   * A database call, retried on a timer while another connection holds the lock. The first try
+   * is made at once, without an async function around it: a read costs no extra promise hops.
+   */
   private _retry<T>(op: () => T): Promise<T> {
-    return whenFree(op, this.ownBusyTimeout ?? this.db.busyTimeout)
+    try {
+      return Promise.resolve(op())
+    }
+    catch (error) {
+      if (!(error instanceof SqliteBusyError)) return Promise.reject(error)
+      return whenFree(op, this.ownBusyTimeout ?? this.db.busyTimeout)
+    }
   }
 }
