@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
+import { figure } from '../support/figure'
 import { Client } from '../support/server'
 import { redisAddress } from '../support/services'
 
@@ -140,5 +141,26 @@ describe('[nuxt-server-session] your devices across two Nuxt instances sharing R
     expect(refused.status).toBe(409)
     expect(await r.on(d).json('/api/devices/me')).toEqual({ userId: null, isNew: true })
     for (const dev of [p, q]) expect(await dev.on(b).json('/api/devices/me')).toEqual({ userId: 'carol', isNew: false })
+  })
+
+  it('the cap holds across two capped instances under parallel sign-ins of one user (refuse and evict-oldest, 100 rounds each)', async () => {
+    const outcome: Record<string, number[]> = {}
+    for (const limit of ['refuse', 'evict-oldest']) {
+      const env = { NUXT_SESSION_MAX_SESSIONS_PER_USER: '2', NUXT_SESSION_SESSION_LIMIT: limit }
+      const [x, y] = await Promise.all([start(env), start(env)])
+      outcome[limit] = []
+      for (let round = 0; round < 100; round++) {
+        const user = `cap-${limit}-${round}`
+        const devices = Array.from({ length: 10 }, (_, i) => device(`d${i}`))
+        await Promise.all(devices.map((dev, i) => dev.on(i % 2 ? x : y).fetch(`/api/devices/sign-in?user=${user}`)))
+        const signedIn = (await Promise.all(devices.map(dev => dev.on(a).json('/api/devices/me')))).filter(me => me.userId === user).length
+        outcome[limit]!.push(signedIn)
+      }
+      await Promise.all([x.stop(), y.stop()])
+    }
+    figure(`maxSessionsPerUser 2 on two instances sharing Redis, 10 parallel sign-ins of one user, 100 rounds: 'refuse' let in at most ${Math.max(...outcome.refuse!)}, 'evict-oldest' left at most ${Math.max(...outcome['evict-oldest']!)}`)
+    expect(Math.max(...outcome.refuse!)).toBeLessThanOrEqual(2)
+    expect(Math.min(...outcome.refuse!)).toBeGreaterThanOrEqual(1)
+    expect(outcome['evict-oldest']!.every(n => n >= 1 && n <= 2)).toBe(true)
   })
 })

@@ -599,7 +599,7 @@ export class SessionState {
       this.userId = userId
       this.metaDirty = true
       await this.commit(true)
-      await this._index(userId, _deviceLabel(this.event, config), config.now())
+      await this._index(userId, _deviceLabel(this.event, config), config.now(), true)
       // Listing prunes the entries of sessions that ended, so an index never grows past the
       // user's live sessions, with or without a cap.
       const live = await this._live(userId)
@@ -702,13 +702,13 @@ export class SessionState {
     await this._unindex(this.userId, [handleOf(oldKey)])
   }
 
-  private async _index(userId: string, label?: string, signedInAt = this.createdAt): Promise<void> {
+  private async _index(userId: string, label?: string, signedInAt = this.createdAt, signIn = false): Promise<void> {
     const { store } = this.config
     if (!store.indexAdd) return
     const key = await this._storeKey()
     const userKey = await userKeyOf(userId)
     const entry: SessionIndexEntry = { key, createdAt: signedInAt, ...(label ? { label } : {}) }
-    await this._store(() => store.indexAdd!(userKey, handleOf(key), entry, this.config.maxLifetime / 1000))
+    await this._store(() => store.indexAdd!(userKey, handleOf(key), entry, this.config.maxLifetime / 1000, { signIn }))
   }
 
   private async _unindex(userId: string, handles: string[]): Promise<void> {

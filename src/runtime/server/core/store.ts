@@ -90,9 +90,12 @@ export interface SessionStore {
   sameSlot?: (a: string, b: string) => boolean
   /**
    * Optional, for listing and revoking a user's sessions: adds (or replaces) `handle` in the
-   * index under `userKey`, keeping the index at least `ttl` seconds.
+   * index under `userKey`, keeping the index at least `ttl` seconds. With `signIn: true` (a new
+   * sign-in, not a session moved by `regenerate()`), a store that can should stamp the entry
+   * later than every entry already there, atomically, so that concurrent sign-ins agree on their
+   * order and `maxSessionsPerUser` holds across instances.
    */
-  indexAdd?: (userKey: string, handle: string, entry: SessionIndexEntry, ttl: number) => Promise<void>
+  indexAdd?: (userKey: string, handle: string, entry: SessionIndexEntry, ttl: number, options?: { signIn?: boolean }) => Promise<void>
   /** Optional: the index under `userKey`, handle to entry (entries may name ended sessions). */
   indexList?: (userKey: string) => Promise<Record<string, SessionIndexEntry>>
   /** Optional: removes handles from the index under `userKey` (kept at least `ttl` seconds if not empty). */

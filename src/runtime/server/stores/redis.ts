@@ -86,6 +86,26 @@ local key = KEYS[2]
 ${APPLY}`
 
 /**
+ * Adds a sign-in to a user's index hash (KEYS[1]): ARGV handle, session key, sign-in time (ms),
+ * label ('' for none), index TTL (s). The time is raised to 1 ms past the latest entry's, so
+ * that the hash orders sign-ins as they reach Redis.
+ */
+const INDEX_SCRIPT = `
+local at = tonumber(ARGV[3])
+for _, json in ipairs(redis.call('HVALS', KEYS[1])) do
+  local ok, entry = pcall(cjson.decode, json)
+  if ok and type(entry) == 'table' and tonumber(entry.createdAt) and tonumber(entry.createdAt) >= at then
+    at = tonumber(entry.createdAt) + 1
+  end
+end
+local entry = { key = ARGV[2], createdAt = at }
+if ARGV[4] ~= '' then entry.label = ARGV[4] end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return at
+`
+
+/**
  * A session store on Redis through ioredis: single node, Sentinel or Cluster. One round trip
  * per operation (HGETALL to read, a Lua script to write), native expiry that follows the idle
  * and absolute timeouts, per-key writes so that parallel requests changing different keys all
@@ -254,9 +274,19 @@ export class RedisSessionStore implements SessionStore {
     return `${this.keyPrefix}user:{${userKey.slice(0, 2)}}${userKey.slice(2)}`
   }
 
-  async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number): Promise<void> {
+  /**
+   * A sign-in's entry is stamped, in one script, at least 1 ms after the user's latest entry:
+   * concurrent sign-ins, on any instance, then agree on their order, which `maxSessionsPerUser`
+   * counts by. An entry moved by `regenerate()` keeps its time.
+   */
+  async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number, options?: { signIn?: boolean }): Promise<void> {
     const key = this._indexKey(userKey)
-    await (await this.redis()).multi().hset(key, handle, JSON.stringify(entry)).expire(key, Math.max(1, Math.ceil(ttl))).exec()
+    const seconds = Math.max(1, Math.ceil(ttl))
+    if (!options?.signIn) {
+      await (await this.redis()).multi().hset(key, handle, JSON.stringify(entry)).expire(key, seconds).exec()
+      return
+    }
+    await this._script('index', INDEX_SCRIPT, [key], [handle, entry.key, entry.createdAt, entry.label ?? '', seconds])
   }
 
   async indexList(userKey: string): Promise<Record<string, SessionIndexEntry>> {

@@ -164,9 +164,9 @@ export class UnstorageSessionStore implements SessionStore {
    * listed). On a Redis mount, as in RedisSessionStore, it is one hash changed atomically; on the
    * module's SQLite database, the session rows that name the user.
    */
-  async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number): Promise<void> {
+  async indexAdd(userKey: string, handle: string, entry: SessionIndexEntry, ttl: number, options?: { signIn?: boolean }): Promise<void> {
     const backend = this.backend ?? await this._probe()
-    if (backend.kind === 'native') return backend.store.indexAdd(userKey, handle, entry, ttl)
+    if (backend.kind === 'native') return backend.store.indexAdd(userKey, handle, entry, ttl, options)
     const { index } = await this._readIndex(userKey)
     index[handle] = entry
     await this._writeIndex(userKey, index, ttl)
