@@ -37,10 +37,8 @@ const DRIVER_NAME = 'nuxt-server-session-sqlite'
 const SCHEMA_VERSION = 1
 /** How often the checkpointer thread moves committed pages from the WAL into the database, ms. */
 const CHECKPOINT_INTERVAL_MS = 200
-/** WAL pages after which a commit checkpoints (SQLite's default), or the thread resets the WAL. */
+/** WAL pages after which a commit checkpoints and the WAL starts over (SQLite's default). */
 const AUTOCHECKPOINT_PAGES = 1000
-/** With the maintenance thread, a commit checkpoints only past this: a safety net. */
-const AUTOCHECKPOINT_PAGES_WITH_THREAD = 10_000
 
 /** How long SQLite itself waits for another connection's lock on the event loop: not at all, the store retries on a timer. */
 const BUSY_WAIT_MS = 0
@@ -407,7 +405,7 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
     }
     db = opened
     file = target
-    maintenance = _startMaintenance(target, opened)
+    maintenance = _startMaintenance(target)
     return db
   }
 
@@ -626,20 +624,21 @@ INSERT OR IGNORE INTO nss_meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}
  *   (with `synchronous = NORMAL`, the only time anything waits for the disk). Left to the
  *   commits, as SQLite does by default, the commit that takes the WAL past 1,000 pages holds the
  *   event loop 15 to 25 ms (bench/lib/sqlite-options.mjs). Here the thread runs a PASSIVE
- *   checkpoint every 200 ms, which never blocks writers, and once the WAL holds 1,000 pages a
- *   TRUNCATE one, which waits in the thread for the write lock and resets the WAL; commits then
- *   checkpoint only past 10,000 pages, a safety net should the thread stop.
+ *   checkpoint every 200 ms, which blocks neither writers nor readers, so that the commit's own
+ *   checkpoint (which lets the WAL start over) finds the pages copied and synced already. A
+ *   checkpoint that waited for the lock in the thread (RESTART, TRUNCATE) was tried and dropped:
+ *   under load it made readers on the event loop wait inside SQLite.
  * - Sweeps. Expired rows are deleted there, 250 per statement with a pause between statements.
  *
  * Where no worker thread can be made, or when it fails, the commits checkpoint as SQLite does by
  * default and the sweep runs on the event loop in batches.
  */
-function _startMaintenance(file: string, db: Database): Maintenance | undefined {
+function _startMaintenance(file: string): Maintenance | undefined {
   const threads = _builtin()?.('node:worker_threads') as { Worker?: new (source: string, options: { eval: true, workerData: unknown }) => WorkerLike } | undefined
   if (!threads?.Worker) return undefined
   let worker: WorkerLike
   try {
-    worker = new threads.Worker(MAINTENANCE_SOURCE, { eval: true, workerData: { file, interval: CHECKPOINT_INTERVAL_MS, reset: AUTOCHECKPOINT_PAGES, bun: Boolean((globalThis as { Bun?: unknown }).Bun) } })
+    worker = new threads.Worker(MAINTENANCE_SOURCE, { eval: true, workerData: { file, interval: CHECKPOINT_INTERVAL_MS, bun: Boolean((globalThis as { Bun?: unknown }).Bun) } })
   }
   catch {
     return undefined
@@ -651,12 +650,6 @@ function _startMaintenance(file: string, db: Database): Maintenance | undefined 
   const fail = () => {
     if (!alive) return
     alive = false
-    try {
-      db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`)
-    }
-    catch {
-      // The connection is closed already.
-    }
     for (const { reject } of pending.values()) reject(new SqliteStoreError('[nuxt-server-session] The session database\'s maintenance thread stopped', 0))
     pending.clear()
   }
@@ -670,7 +663,6 @@ function _startMaintenance(file: string, db: Database): Maintenance | undefined 
     if (error === undefined) waiting.resolve(removed ?? 0)
     else waiting.reject(new SqliteStoreError(`[nuxt-server-session] Sweeping the session database failed: ${error}`, 0))
   })
-  db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES_WITH_THREAD}`)
   return {
     alive: () => alive,
     sweep: (prefix, now, limit) => new Promise<number>((resolve, reject) => {
@@ -718,13 +710,11 @@ const db = workerData.bun
   : new (require('node:sqlite').DatabaseSync)(workerData.file, { timeout: 1000 })
 if (workerData.bun) db.exec('PRAGMA busy_timeout = 1000')
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
-const truncate = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)')
 const pageEnd = db.prepare(${JSON.stringify(PAGE_END_SQL)})
 const pageSweep = db.prepare(${JSON.stringify(PAGE_SWEEP_SQL)})
 setInterval(() => {
   try {
-    const done = passive.get()
-    if (done && done.log >= workerData.reset) truncate.get()
+    passive.get()
   } catch {}
 }, workerData.interval)
 const pause = () => new Promise(resolve => setTimeout(resolve, 1))
