@@ -26,8 +26,8 @@ export default defineNitroPlugin((nitroApp) => {
     // checks the secret again instead and fails with this error until it is set.
     if (!(error instanceof SessionConfigError && _isCloudflareWorkers())) throw error
   }
-  if (options) resolveConfig(options)
-  if (options?.store instanceof UnstorageSessionStore && !import.meta.prerender) _openSqlite(options.store, resolveConfig(options).storeTimeout)
+  const resolved = options ? resolveConfig(options) : undefined
+  if (options?.store instanceof UnstorageSessionStore && resolved && !import.meta.prerender) _openSqlite(options.store, resolved.storeTimeout)
 
   // The automatic save holds the response until the session is stored. Nitro's local fetch
   // (SSR `$fetch`, Workers) reads the response as soon as the handler returns, so the handler,
