@@ -123,7 +123,6 @@ export async function whenFree<T>(op: () => T, timeout = 5000): Promise<T> {
 /** One stored row of a session, as the native operations see it. */
 export interface SqliteSessionRow {
   key: string
-  value: string
   userKey: string | null
   signedInAt: number | null
   label: string | null
@@ -501,9 +500,9 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
         user_key = ?
         WHERE ${live}`).run(userKey, signedInAt, userKey, userKey, label ?? null, userKey, key, now())
     }),
-    indexList: (userKey, prefix) => run(() => statement('SELECT key, value, user_key, signed_in_at, label FROM nss_items WHERE user_key = ?').all(userKey)
+    indexList: (userKey, prefix) => run(() => statement('SELECT key, user_key, signed_in_at, label FROM nss_items WHERE user_key = ?').all(userKey)
       .filter(row => (row.key as string).startsWith(prefix))
-      .map(row => ({ key: row.key as string, value: row.value as string, userKey: row.user_key as string | null, signedInAt: row.signed_in_at as number | null, label: row.label as string | null }))),
+      .map(row => ({ key: row.key as string, userKey: row.user_key as string | null, signedInAt: row.signed_in_at as number | null, label: row.label as string | null }))),
     indexRemove: (userKey, keys) => run(() => {
       for (const key of keys) statement('UPDATE nss_items SET user_key = NULL, signed_in_at = NULL, label = NULL WHERE key = ? AND user_key = ?').run(key, userKey)
     }),
