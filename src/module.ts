@@ -1,4 +1,4 @@
-import { addServerImports, addServerPlugin, defineNuxtModule } from '@nuxt/kit'
+import { addNitroPlugin, addServerImports, defineNuxtModule } from '@nuxt/kit'
 import { SERVER_IMPORTS, aliasMissingIoredis, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions } from './types'
 // Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
@@ -27,7 +27,9 @@ export default defineNuxtModule<ModuleOptions>({
       mountDefaultStorage(nitro, runtimeConfig.session!.storage, paths.sqliteDriver)
       aliasMissingIoredis(nitro, paths.ioredisStub)
     })
-    addServerPlugin(paths.plugin)
+    // One plugin per server generation: Nuxt 4 runs Nitro 2 (h3 1), Nuxt 5 Nitro 3 (h3 2).
+    addNitroPlugin({ nitro2: paths.pluginV2, nitro3: paths.pluginV3 })
+    // The utils import no Nitro: one file for both generations.
     addServerImports(SERVER_IMPORTS.map(name => ({ name, from: paths.utils })))
   },
 })

@@ -13,18 +13,24 @@ import type { ModuleOptions, SessionRuntimeConfig } from './types'
 export const logger = consola.withTag('nuxt-server-session')
 
 /**
- * The runtime files (plugin, auto-imported utils), found from the URL of the module entry that
- * calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside `dist/runtime`, while this file
- * may be bundled into `dist/shared/`, so its own URL cannot be used.
+ * The runtime files (one plugin per Nitro generation, the server utils), found from the URL of
+ * the module entry that calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside
+ * `dist/runtime`, while this file may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { plugin: string, utils: string, ioredisStub: string, sqliteDriver: string } {
+export function runtimePaths(entryUrl: string): { pluginV2: string, pluginV3: string, utils: string, ioredisStub: string, sqliteDriver: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
   return {
-    plugin: `${runtimeDir}/server/plugins/session`,
-    utils: `${runtimeDir}/server/utils/session`,
+    pluginV2: `${runtimeDir}/server/nitro/plugin-v2`,
+    pluginV3: `${runtimeDir}/server/nitro/plugin-v3`,
+    utils: `${runtimeDir}/server/nitro/utils`,
     ioredisStub: `${runtimeDir}/server/stores/ioredis-missing`,
     sqliteDriver: `${runtimeDir}/server/storage/sqlite`,
   }
+}
+
+/** The major version of the Nitro being set up: 2 (nitropack) or 3 (nitro). */
+export function nitroMajor(nitro: { meta?: { majorVersion?: number } }): number {
+  return nitro.meta?.majorVersion ?? 2
 }
 
 /**
@@ -100,9 +106,16 @@ export function mountDefaultStorage(nitro: Nitro, mount: string, sqliteDriver: s
   logger.warn(`The "${options.preset}" preset has no shared disk, so sessions are kept in memory, per instance, and lost on restart. Configure a shared store for the "${mount}" storage mount (Redis, Cloudflare KV, ...): nitro.storage.${mount}, or set NUXT_SESSION_REDIS_URL at run time for the Redis store.`)
 }
 
-/** Registers the runtime plugin and the auto-imports on a standalone Nitro. */
-export function registerRuntime(nitro: Nitro, paths: { plugin: string, utils: string }): void {
-  nitro.options.plugins.push(paths.plugin)
+/**
+ * Registers the runtime plugin of the Nitro's generation and, on Nitro 2, the auto-imports (Nitro
+ * 3 has none: server code imports from `nuxt-server-session/server`).
+ */
+export function registerRuntime(nitro: Nitro, paths: { pluginV2: string, pluginV3: string, utils: string }): void {
+  if (nitroMajor(nitro) >= 3) {
+    nitro.options.plugins.push(paths.pluginV3)
+    return
+  }
+  nitro.options.plugins.push(paths.pluginV2)
   if (nitro.options.imports) {
     nitro.options.imports.imports ??= []
     for (const name of SERVER_IMPORTS) nitro.options.imports.imports.push({ name, from: paths.utils })

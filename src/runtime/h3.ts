@@ -1,6 +1,6 @@
 /**
- * `nuxt-server-session/h3`: the framework-free core, for AnalogJS and plain h3 apps. It imports
- * neither Nuxt nor Nitro.
+ * `nuxt-server-session/h3`: sessions for AnalogJS and plain h3 apps, h3 1 and h3 2 alike. It
+ * imports neither Nuxt nor Nitro, nor h3 itself at run time.
  *
  * @example
  * ```ts
@@ -9,7 +9,8 @@
  * const session = event.context.sessionHandler
  * ```
  */
-export { useSession } from './server/core/session'
+export { useSession } from './server/adapters'
+export { sessionAutoSave } from './server/adapters/h3-v2/middleware'
 export { listSessions, revokeSession, revokeSessions, signInSession } from './server/core/devices'
 export type { UserSession } from './server/core/devices'
 export { UnstorageSessionStore } from './server/stores/unstorage'
@@ -21,4 +22,5 @@ export type { RedisSessionStoreOptions } from './server/stores/redis'
 export { decodeSessionRecord, encodeSessionRecord } from './server/core/store'
 export type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from './server/core/store'
 export { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionLimitError, SessionRecordError, SessionStoreError } from './server/core/errors'
+export type { SessionEvent } from './server/core/host'
 export type { ServerSession, SessionCookieOptions, SessionData, SessionDataT, SessionLogger, SessionOptions } from './types'

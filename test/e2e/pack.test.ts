@@ -123,7 +123,7 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
     const targets = [pkg.main, ...Object.values(pkg.exports as Record<string, Record<string, string>>).flatMap(e => Object.values(e)), ...Object.values(pkg.typesVersions['*'] as Record<string, string[]>).flat()]
     for (const target of targets) expect(entries, target).toContain(`package/${target.replace(/^\.\//, '')}`)
     // The runtime that the modules register in Nuxt and Nitro builds.
-    expect(entries).toEqual(expect.arrayContaining(['package/dist/runtime/server/plugins/session.js', 'package/dist/runtime/server/utils/session.js']))
+    expect(entries).toEqual(expect.arrayContaining(['package/dist/runtime/server/nitro/plugin-v2.js', 'package/dist/runtime/server/nitro/plugin-v3.js', 'package/dist/runtime/server/nitro/utils.js']))
   })
 
   it('[nuxt-server-session] packed package: the runtime plugin and auto-import that the modules register exist in the package', async () => {

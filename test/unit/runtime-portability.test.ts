@@ -129,8 +129,10 @@ describe('[nuxt-server-session] runtime files use web-standard APIs only', () =>
       'src/runtime/server/core/crypto.ts',
       'src/runtime/server/stores/unstorage.ts',
       'src/runtime/server/stores/redis.ts',
-      'src/runtime/server/plugins/session.ts',
-      'src/runtime/server/utils/session.ts',
+      'src/runtime/server/nitro/plugin-v2.ts',
+      'src/runtime/server/nitro/plugin-v3.ts',
+      'src/runtime/server/adapters/h3-v2/middleware.ts',
+      'src/runtime/server/nitro/utils.ts',
     ]))
   })
 

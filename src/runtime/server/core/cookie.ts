@@ -1,11 +1,8 @@
-import type { H3Event } from 'h3'
-import { appendResponseHeader, getResponseHeader, setCookie, setResponseHeader } from 'h3'
 import type { ResolvedConfig } from './config'
+import type { Context, SessionEvent, SessionHost } from './host'
 
 const JAR = Symbol.for('nuxt-server-session:jar')
 const EVENT = Symbol.for('nuxt-server-session:event')
-
-type Context = Record<symbol, unknown>
 
 /** What the request's Cookie header holds under our name. */
 export type CookieRead
@@ -45,22 +42,17 @@ export function readSessionCookie(header: string | undefined, name: string): Coo
 }
 
 /**
- * Makes `event` reachable from the requests it makes through Nitro's local fetch
- * (`event.$fetch`, Nuxt's `useRequestFetch` during SSR). The Nitro plugin calls it on every
- * request; it costs one property write.
+ * Makes `event` reachable from its context, for the requests it makes through the server's
+ * local fetch (SSR `$fetch`, Nuxt's `useRequestFetch`) and for `useServerSession()` without an
+ * event. The server plugins call it on every request; it costs one property write.
  */
-export function exposeEvent(event: H3Event): void {
-  (event.context as unknown as Context)[EVENT] = event
+export function exposeEvent(event: SessionEvent): void {
+  (event.context as Context)[EVENT] = event
 }
 
-/**
- * The context of the request that made this one through Nitro's local fetch, if any: h3's
- * `fetchWithEvent` hands the caller's `event.context` down, and node-mock-http keeps it on the
- * request as `__unenv__`.
- */
-export function parentContext(event: H3Event): Context | undefined {
-  const parent = (event.node.req as { __unenv__?: unknown }).__unenv__
-  return parent && typeof parent === 'object' && parent !== event.context ? parent as Context : undefined
+/** The event whose context this is, once `exposeEvent` ran for it. */
+export function eventOfContext(context: object | undefined): SessionEvent | undefined {
+  return (context as Context | undefined)?.[EVENT] as SessionEvent | undefined
 }
 
 /**
@@ -68,16 +60,16 @@ export function parentContext(event: H3Event): Context | undefined {
  * earlier internal request of the same render set, so that every call of one render sees the
  * same session, even the first visit's.
  */
-export function requestSessionCookie(event: H3Event, name: string): CookieRead {
-  const jar = parentContext(event)?.[JAR] as Map<string, string> | undefined
+export function requestSessionCookie(host: SessionHost, event: SessionEvent, name: string): CookieRead {
+  const jar = host.parentContext(event)?.[JAR] as Map<string, string> | undefined
   const value = jar?.get(name)
   if (value !== undefined) return value ? { kind: 'value', value } : { kind: 'none' }
-  return readSessionCookie(event.node.req.headers.cookie, name)
+  return readSessionCookie(host.cookieHeader(event), name)
 }
 
 /** Whether an internal request made by this one set our cookie, which then must not be cleared. */
-export function childSetCookie(event: H3Event, name: string): boolean {
-  return Boolean(((event.context as unknown as Context)[JAR] as Map<string, string> | undefined)?.get(name))
+export function childSetCookie(event: SessionEvent, name: string): boolean {
+  return Boolean(((event.context as Context)[JAR] as Map<string, string> | undefined)?.get(name))
 }
 
 /**
@@ -85,35 +77,62 @@ export function childSetCookie(event: H3Event, name: string): boolean {
  * one visitor's cookie to another. From an internal request, the cookie also goes on the
  * response of the request that made it, which is the one the browser receives.
  */
-export function writeSessionCookie(event: H3Event, config: ResolvedConfig, value: string, maxAge: number): void {
-  const options = { ...config.cookie, maxAge: Math.max(0, Math.floor(maxAge)) }
-  for (const target of _targets(event, config.name, value)) {
-    setCookie(target, config.name, value, options)
-    markPrivate(target)
-  }
+export function writeSessionCookie(host: SessionHost, event: SessionEvent, config: ResolvedConfig, value: string, maxAge: number): void {
+  const header = serializeCookie(config.name, value, config.cookie, Math.max(0, Math.floor(maxAge)))
+  for (const target of _targets(host, event, config.name, value)) host.writeCookie(target, config.name, header)
 }
 
 /** Expires the session cookie with the same Path and Domain it was set with. */
-export function clearSessionCookie(event: H3Event, config: ResolvedConfig): void {
-  for (const target of _targets(event, config.name, '')) {
-    setCookie(target, config.name, '', { ...config.cookie, maxAge: 0, expires: new Date(0) })
-    markPrivate(target)
-  }
+export function clearSessionCookie(host: SessionHost, event: SessionEvent, config: ResolvedConfig): void {
+  const header = serializeCookie(config.name, '', config.cookie, 0, true)
+  for (const target of _targets(host, event, config.name, '')) host.writeCookie(target, config.name, header)
 }
 
-function _targets(event: H3Event, name: string, value: string): H3Event[] {
-  const parent = parentContext(event)
+function _targets(host: SessionHost, event: SessionEvent, name: string, value: string): SessionEvent[] {
+  const parent = host.parentContext(event)
   if (!parent) return [event]
   let jar = parent[JAR] as Map<string, string> | undefined
   if (!jar) parent[JAR] = jar = new Map()
   jar.set(name, value)
-  const outer = parent[EVENT] as H3Event | undefined
-  return outer && !outer.node.res.headersSent ? [event, outer] : [event]
+  const outer = parent[EVENT] as SessionEvent | undefined
+  return outer && outer !== event && host.canWriteHeaders(outer) ? [event, outer] : [event]
 }
 
-function markPrivate(event: H3Event): void {
-  setResponseHeader(event, 'cache-control', 'private, no-store')
-  const vary = getResponseHeader(event, 'vary')
-  const list = String(vary ?? '').toLowerCase().split(',').map(v => v.trim())
-  if (!list.includes('cookie') && !list.includes('*')) appendResponseHeader(event, 'vary', 'Cookie')
+/** The attributes of our cookie (ResolvedConfig['cookie']). */
+interface CookieAttributes {
+  path: string
+  domain?: string
+  httpOnly: boolean
+  secure: boolean
+  sameSite: 'lax' | 'strict' | 'none'
+  partitioned?: boolean
+}
+
+const SAME_SITE = { lax: 'Lax', strict: 'Strict', none: 'None' } as const
+const EPOCH = new Date(0).toUTCString()
+
+/**
+ * A Set-Cookie value. Our values are base64url with a dot (or empty), names RFC 6265 tokens and
+ * the domain and path checked when the options were resolved, so nothing needs encoding here.
+ */
+export function serializeCookie(name: string, value: string, attributes: CookieAttributes, maxAge: number, expire = false): string {
+  let header = `${name}=${value}; Max-Age=${maxAge}`
+  if (attributes.domain) header += `; Domain=${attributes.domain}`
+  header += `; Path=${attributes.path || '/'}`
+  if (expire) header += `; Expires=${EPOCH}`
+  if (attributes.httpOnly) header += '; HttpOnly'
+  if (attributes.secure) header += '; Secure'
+  if (attributes.partitioned) header += '; Partitioned'
+  header += `; SameSite=${SAME_SITE[attributes.sameSite] ?? 'Lax'}`
+  return header
+}
+
+/** Whether the Vary header value already names Cookie (or everything). */
+export function variesOnCookie(vary: string | null | undefined): boolean {
+  if (!vary) return false
+  for (const part of vary.split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name === 'cookie' || name === '*') return true
+  }
+  return false
 }

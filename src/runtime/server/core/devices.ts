@@ -1,4 +1,4 @@
-import type { H3Event } from 'h3'
+import type { SessionEvent } from './host'
 import type { ServerSession, SessionData } from '../../types'
 import { SessionConfigError } from './errors'
 import { getMountedSession } from './session'
@@ -9,7 +9,7 @@ import type { SessionState, UserSession } from './session'
  * or all but the current one. Each works on the session mounted on `event` (by `useSession`).
  */
 
-function _state(event: H3Event): SessionState {
+function _state(event: SessionEvent): SessionState {
   const state = getMountedSession(event)
   if (!state) throw new SessionConfigError('Mount the session first: await useSession(event, options).')
   return state
@@ -21,7 +21,7 @@ function _state(event: H3Event): SessionState {
  * `maxSessionsPerUser`: ends the user's oldest other sessions, or throws `SessionLimitError`
  * (409) with `sessionLimit: 'refuse'`.
  */
-export async function signInSession<T = SessionData>(event: H3Event, userId: string): Promise<ServerSession<T>> {
+export async function signInSession<T = SessionData>(event: SessionEvent, userId: string): Promise<ServerSession<T>> {
   const state = _state(event)
   await state.ready
   await state.signIn(userId)
@@ -33,7 +33,7 @@ export async function signInSession<T = SessionData>(event: H3Event, userId: str
  * oldest first, with safe metadata only: a handle (not the id), times, `current`, and a device
  * label where the app opted in. Entries of ended sessions are dropped on the way.
  */
-export async function listSessions(event: H3Event, userId?: string): Promise<UserSession[]> {
+export async function listSessions(event: SessionEvent, userId?: string): Promise<UserSession[]> {
   const state = _state(event)
   await state.ready
   return state.listSessions(userId ?? state.userId)
@@ -44,7 +44,7 @@ export async function listSessions(event: H3Event, userId?: string): Promise<Use
  * own user, so a user can only end their own sessions). Its cookie is anonymous on its next
  * request, on every instance.
  */
-export async function revokeSession(event: H3Event, handle: string, userId?: string): Promise<void> {
+export async function revokeSession(event: SessionEvent, handle: string, userId?: string): Promise<void> {
   const state = _state(event)
   await state.ready
   await state.revoke(userId, [handle])
@@ -54,7 +54,7 @@ export async function revokeSession(event: H3Event, handle: string, userId?: str
  * Ends all sessions of `userId` (by default the request's own user), or all but the current one
  * with `keepCurrent: true`: "sign out everywhere", for example after a password change.
  */
-export async function revokeSessions(event: H3Event, options: { userId?: string, keepCurrent?: boolean } = {}): Promise<void> {
+export async function revokeSessions(event: SessionEvent, options: { userId?: string, keepCurrent?: boolean } = {}): Promise<void> {
   const state = _state(event)
   await state.ready
   await state.revoke(options.userId, options.keepCurrent ? 'others' : 'all')

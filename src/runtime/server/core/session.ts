@@ -1,9 +1,8 @@
-import type { H3Event } from 'h3'
 import type { ServerSession, SessionData, SessionOptions } from '../../types'
-import { installAutoSave } from './auto-save'
 import { resolveConfig } from './config'
 import type { ResolvedConfig } from './config'
-import { childSetCookie, clearSessionCookie, parentContext, requestSessionCookie, writeSessionCookie } from './cookie'
+import { childSetCookie, clearSessionCookie, requestSessionCookie, writeSessionCookie } from './cookie'
+import type { SessionEvent, SessionHost } from './host'
 import { generateId, signCookieValue, storeKeyOf, verifyCookieValue } from './crypto'
 import { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionLimitError, SessionRecordError, SessionStoreError } from './errors'
 import { encodeSessionRecord, isPlainObject } from './store'
@@ -15,8 +14,8 @@ const CONTEXT_STATE = Symbol.for('nuxt-server-session:context-state')
 const ANONYMOUS = Symbol.for('nuxt-server-session:anonymous')
 
 type Data = Record<string, unknown>
-type EventWithState = H3Event & { [STATE]?: SessionState }
-type ContextWithState = H3Event['context'] & { [CONTEXT_STATE]?: SessionState, [ANONYMOUS]?: ServerSession }
+type EventWithState = SessionEvent & { [STATE]?: SessionState }
+type ContextWithState = Record<PropertyKey, unknown> & { [CONTEXT_STATE]?: SessionState, [ANONYMOUS]?: ServerSession, sessionHandler?: unknown }
 
 /** Placeholders until a session is loaded or started; replaced, never changed in place. */
 const EMPTY_DATA: Data = Object.freeze({}) as Data
@@ -33,9 +32,14 @@ const FACADE_STATE = Symbol('nuxt-server-session:facade-state')
  * unknown, and no empty session is made in its place.
  * @throws {SessionConfigError} the options are invalid.
  */
-export function useSession<T = SessionData>(event: H3Event, options?: SessionOptions): Promise<ServerSession<T>> {
+export function mountSession<T = SessionData>(host: SessionHost, event: SessionEvent, options?: SessionOptions): Promise<ServerSession<T>> {
   const mounted = (event as EventWithState)[STATE]
-  if (mounted) return mounted.ready as unknown as Promise<ServerSession<T>>
+  if (mounted) {
+    // h3 2 runs a cached handler on the visitor's own event (with a cookie-less request): a
+    // session mounted before it, by a middleware, must not be handed to it.
+    if (!mounted.detached && host.inCachedHandler(event)) return mounted.ready.then(() => _anonymous(event.context as ContextWithState, mounted)) as unknown as Promise<ServerSession<T>>
+    return mounted.ready as unknown as Promise<ServerSession<T>>
+  }
   // A cached handler runs on an event of its own that shares the visitor's context: a session
   // mounted there (by a middleware) lends its options, never its data.
   const config = options ? undefined : (event.context as ContextWithState)[CONTEXT_STATE]?.config
@@ -44,28 +48,13 @@ export function useSession<T = SessionData>(event: H3Event, options?: SessionOpt
   }
   let state: SessionState
   try {
-    state = new SessionState(event, config ?? resolveConfig(options!), _inCachedHandler(event))
+    state = new SessionState(host, event, config ?? resolveConfig(options!), host.inCachedHandler(event))
   }
   catch (error) {
     return Promise.reject(error)
   }
   ;(event as EventWithState)[STATE] = state
   return state.ready as unknown as Promise<ServerSession<T>>
-}
-
-/**
- * Nitro's cached handlers (route rules `cache`/`swr`, `defineCachedEventHandler`) run the handler
- * on a copy of the event whose request has no cookies and whose response is replayed to every
- * visitor. A session there can only be anonymous and must never be written.
- */
-function _inCachedHandler(event: H3Event): boolean {
-  // An internal request made while a cached handler runs belongs to that cached response too.
-  return _cachedContext(event.context) || _cachedContext(parentContext(event))
-}
-
-/** Nitro 2 marks the context while a cached handler runs on it (and leaves the mark there). */
-function _cachedContext(context: unknown): boolean {
-  return typeof (context as { cache?: { options?: unknown } } | undefined)?.cache?.options === 'object'
 }
 
 /**
@@ -82,9 +71,14 @@ function _exposeSession(context: ContextWithState, state: SessionState): void {
 
 function _sessionHandler(this: ContextWithState): ServerSession | undefined {
   const state = this[CONTEXT_STATE]
-  if (!state || !_cachedContext(this)) return state?.session
-  this[ANONYMOUS] ??= new SessionState(state.event, state.config, true).session
-  return this[ANONYMOUS]
+  if (!state || !state.host.inCachedHandler(state.event)) return state?.session
+  return _anonymous(this, state)
+}
+
+/** The anonymous, unsaveable session a cached handler gets on this context. */
+function _anonymous(context: ContextWithState, state: SessionState): ServerSession {
+  context[ANONYMOUS] ??= new SessionState(state.host, state.event, state.config, true).session
+  return context[ANONYMOUS]
 }
 
 function _replaceSessionHandler(this: ContextWithState, value: unknown): void {
@@ -92,7 +86,7 @@ function _replaceSessionHandler(this: ContextWithState, value: unknown): void {
 }
 
 /** The session mounted on `event`, if `useSession` was called in this request. */
-export function getMountedSession(event: H3Event): SessionState | undefined {
+export function getMountedSession(event: SessionEvent): SessionState | undefined {
   return (event as EventWithState)[STATE]
 }
 
@@ -103,10 +97,11 @@ export function getMountedSession(event: H3Event): SessionState | undefined {
 export class SessionState {
   // Fields are declared and set in the constructor, never initialised in place: Nitro lowers
   // class fields for older targets into Object.defineProperty calls, which cost every request.
-  declare readonly event: H3Event
+  declare readonly host: SessionHost
+  declare readonly event: SessionEvent
   declare readonly config: ResolvedConfig
   /** Mounted inside a cached handler: anonymous, never saved, never sets a cookie. */
-  declare private readonly detached: boolean
+  declare readonly detached: boolean
   declare readonly ready: Promise<ServerSession>
   declare readonly session: ServerSession
   declare id: string
@@ -140,7 +135,8 @@ export class SessionState {
   /** The load has finished (successfully or not). */
   declare private loaded: boolean
 
-  constructor(event: H3Event, config: ResolvedConfig, detached = false) {
+  constructor(host: SessionHost, event: SessionEvent, config: ResolvedConfig, detached = false) {
+    this.host = host
     this.event = event
     this.config = config
     this.detached = detached
@@ -165,7 +161,7 @@ export class SessionState {
     this.running = 0
     this.loaded = false
     this.session = new SessionFacade(this) as unknown as ServerSession
-    if (config.autoSave && !detached) installAutoSave(event, this)
+    if (config.autoSave && !detached) host.installAutoSave?.(event, this)
     this.ready = this._load().then(() => {
       this.loaded = true
       // A cached handler's context is the visitor's own: leave its sessionHandler alone.
@@ -183,7 +179,7 @@ export class SessionState {
 
   private async _load(): Promise<void> {
     const { config } = this
-    const read = this.detached ? { kind: 'none' as const } : requestSessionCookie(this.event, config.name)
+    const read = this.detached ? { kind: 'none' as const } : requestSessionCookie(this.host, this.event, config.name)
     this.hadCookie = read.kind !== 'none'
     if (read.kind === 'value') {
       // A returning visitor's cookie is usually known already: no await then.
@@ -388,13 +384,13 @@ export class SessionState {
       if (value === undefined) return
       const remaining = (this.createdAt + config.maxLifetime - config.now()) / 1000
       const wanted = config.rolling ? (config.cookieMaxAge ?? config.ttl / 1000) : (config.cookieMaxAge ?? remaining)
-      writeSessionCookie(event, config, value, Math.min(wanted, remaining))
+      writeSessionCookie(this.host, event, config, value, Math.min(wanted, remaining))
       this.cookieInBrowser = value
       this.cookieToSend = false
     }
     else if (!this.persisted && this.hadCookie && this.cookieInBrowser === undefined && !childSetCookie(event, config.name)) {
       // The browser holds a cookie that names no live session: ask it to forget it.
-      clearSessionCookie(event, config)
+      clearSessionCookie(this.host, event, config)
       this.hadCookie = false
     }
   }
@@ -409,7 +405,7 @@ export class SessionState {
       if (this.closed) return
       await this.commit(force)
       if (this.signing) await this.signing
-      if (!this.event.node.res.headersSent) this._applyCookie()
+      if (this.host.canWriteHeaders(this.event)) this._applyCookie()
     })
   }
 
@@ -521,8 +517,8 @@ export class SessionState {
     const hadCookie = this.hadCookie || this.cookieInBrowser !== undefined || this.cookieToSend
     this._fresh()
     this.hadCookie = hadCookie
-    if (!this.event.node.res.headersSent && hadCookie) {
-      clearSessionCookie(this.event, this.config)
+    if (hadCookie && this.host.canWriteHeaders(this.event)) {
+      clearSessionCookie(this.host, this.event, this.config)
       this.hadCookie = false
     }
   }
@@ -599,7 +595,7 @@ export class SessionState {
       this.userId = userId
       this.metaDirty = true
       await this.commit(true)
-      await this._index(userId, _deviceLabel(this.event, config), config.now(), true)
+      await this._index(userId, _deviceLabel(this.host, this.event, config), config.now(), true)
       // Listing prunes the entries of sessions that ended, so an index never grows past the
       // user's live sessions, with or without a cap.
       const live = await this._live(userId)
@@ -698,7 +694,7 @@ export class SessionState {
   private async _reindex(oldKey: string): Promise<void> {
     if (this.userId === undefined) return
     const old = this.config.store.indexList ? (await this._indexOf(this.userId))[handleOf(oldKey)] : undefined
-    await this._index(this.userId, old?.label ?? _deviceLabel(this.event, this.config), old?.createdAt)
+    await this._index(this.userId, old?.label ?? _deviceLabel(this.host, this.event, this.config), old?.createdAt)
     await this._unindex(this.userId, [handleOf(oldKey)])
   }
 
@@ -805,14 +801,14 @@ export function userKeyOf(userId: string): Promise<string> {
 }
 
 /** What the app opted in to remember about the device: its user agent and/or IP. */
-function _deviceLabel(event: H3Event, config: ResolvedConfig): string | undefined {
+function _deviceLabel(host: SessionHost, event: SessionEvent, config: ResolvedConfig): string | undefined {
   const parts: string[] = []
   if (config.devices.userAgent) {
-    const ua = event.node.req.headers['user-agent']
+    const ua = host.requestHeader(event, 'user-agent')
     if (ua) parts.push(String(ua).slice(0, 200))
   }
   if (config.devices.ip) {
-    const ip = event.node.req.socket?.remoteAddress
+    const ip = host.remoteAddress(event)
     if (ip) parts.push(ip)
   }
   return parts.length ? parts.join(' · ') : undefined

@@ -1,8 +1,11 @@
-import type { H3Event } from 'h3'
-import type { SessionState } from './session'
-import { SessionError, SessionStoreError } from './errors'
+import type { ServerResponse } from 'node:http'
+import type { AutoSaveTarget, SessionEvent } from '../../core/host'
+import { isSessionError, SessionStoreError } from '../../core/errors'
 
-type Res = H3Event['node']['res']
+type Res = ServerResponse
+/** An h3 1 event: Node's response, and h3's "answered" flag. */
+type H3Event = SessionEvent & { node: { res: Res }, handled?: boolean, _handled?: boolean }
+type SessionState = AutoSaveTarget
 /** The three methods held back, typed loosely: Node's overloads are passed through untouched. */
 type Method = (this: Res, ...args: unknown[]) => unknown
 type HeldRes = Res & { [SAVER]?: AutoSave }
@@ -15,8 +18,8 @@ const SAVER = Symbol.for('nuxt-server-session:auto-save')
  * that read the response as soon as the handler returns (Nitro's local fetch, used for SSR
  * `$fetch` and on Workers) must wait for it; a real socket needs nothing.
  */
-export function responseSettled(event: H3Event): Promise<void> | undefined {
-  return (event.node?.res as HeldRes | undefined)?.[SAVER]?.settled()
+export function responseSettled(event: SessionEvent): Promise<void> | undefined {
+  return ((event as Partial<H3Event>).node?.res as HeldRes | undefined)?.[SAVER]?.settled()
 }
 
 /**
@@ -30,10 +33,10 @@ export function responseSettled(event: H3Event): Promise<void> | undefined {
  * store outage) while headers are still unsent, so a client is never told "done" about a change
  * that was lost. A response of a session with nothing to save, whole or streamed, goes at once.
  */
-export function installAutoSave(event: H3Event, state: SessionState): void {
-  const res = event.node?.res as HeldRes | undefined
+export function installAutoSave(event: SessionEvent, state: SessionState): void {
+  const res = (event as Partial<H3Event>).node?.res as HeldRes | undefined
   if (!res || typeof res.end !== 'function' || res[SAVER]) return
-  res[SAVER] = new AutoSave(event, res, state)
+  res[SAVER] = new AutoSave(event as H3Event, res, state)
   // Shared functions rather than closures per request: each finds its saver on the response.
   res.writeHead = heldWriteHead as Res['writeHead']
   res.write = heldWrite as Res['write']
@@ -67,7 +70,7 @@ function heldEnd(this: HeldRes, ...args: unknown[]): unknown {
   const saver = this[SAVER]!
   if (saver.phase === 'done') return saver.end.apply(this, args)
   // h3 decides "already answered" from writableEnded, which stays false while we hold the end.
-  ;(saver.event as unknown as { _handled: boolean })._handled = true
+  saver.event._handled = true
   saver.hold('end', args)
   return this
 }
@@ -217,8 +220,8 @@ function _nodeError(Type: ErrorConstructor | RangeErrorConstructor | TypeErrorCo
 
 function _sendError(res: Res, end: Method, state: SessionState, error: unknown): void {
   _log(state, error)
-  const status = error instanceof SessionError ? error.statusCode : 500
-  const message = error instanceof SessionError ? error.message : 'Session could not be saved'
+  const status = isSessionError(error) ? error.statusCode : 500
+  const message = isSessionError(error) ? error.message : 'Session could not be saved'
   for (const name of res.getHeaderNames()) {
     if (name !== 'set-cookie' && name !== 'vary') res.removeHeader(name)
   }
@@ -231,7 +234,7 @@ function _sendError(res: Res, end: Method, state: SessionState, error: unknown):
 
 function _log(state: SessionState, error: unknown): void {
   // Store failures were reported where they happened.
-  if (error instanceof SessionStoreError) return
+  if (error instanceof SessionStoreError || (error as { code?: string } | undefined)?.code === SessionStoreError.code) return
   const code = (error as { code?: string })?.code ?? 'ERR_SESSION'
   const cause = (error as { cause?: { message?: string } })?.cause?.message
   state.config.logger.error(`Session not saved (${code})${cause ? `: ${cause}` : ''}`)

@@ -1,20 +1,19 @@
-import type { H3Event } from 'h3'
-import { defineNitroPlugin, useRuntimeConfig, useStorage } from 'nitropack/runtime'
 import type { SessionOptions, SessionRuntimeConfig } from '../../types'
-import { responseSettled } from '../core/auto-save'
 import { consoleLogger, resolveConfig } from '../core/config'
-import { exposeEvent } from '../core/cookie'
 import { SessionConfigError } from '../core/errors'
 import type { SessionSqliteDriver } from '../storage/sqlite'
 import { UnstorageSessionStore } from '../stores/unstorage'
-import { sessionOptions } from '../utils/session'
+import { bindNitro, sessionOptions } from './utils'
+import type { NitroBinding } from './utils'
 
 /**
- * Wires sessions into every request, lazily: nothing is read or written until a handler calls
- * `useServerSession`. At start it checks the options, so production refuses to run without a
- * proper secret rather than failing on the first request (on Cloudflare Workers, see below).
+ * What the server plugin of either Nitro generation does at start, before any request: binds
+ * the runtime config and storage for `useServerSession`, checks the options (production refuses
+ * to run without a proper secret rather than failing on the first request; on Cloudflare Workers,
+ * see below), opens the module's SQLite database and schedules the sweep of expired records.
  */
-export default defineNitroPlugin((nitroApp) => {
+export function startSessions(binding: NitroBinding): void {
+  bindNitro(binding)
   let options: SessionOptions | undefined
   try {
     options = sessionOptions()
@@ -26,52 +25,15 @@ export default defineNitroPlugin((nitroApp) => {
     // checks the secret again instead and fails with this error until it is set.
     if (!(error instanceof SessionConfigError && _isCloudflareWorkers())) throw error
   }
-  const resolved = options ? resolveConfig(options) : undefined
-  if (options?.store instanceof UnstorageSessionStore && resolved && !import.meta.prerender) _openSqlite(options.store, resolved.storeTimeout)
-
-  // The automatic save holds the response until the session is stored. Nitro's local fetch
-  // (SSR `$fetch`, Workers) reads the response as soon as the handler returns, so the handler,
-  // and the error handler that answers a thrown error, return only once the response is out.
-  const { h3App } = nitroApp
-  const handler = h3App.handler
-  h3App.handler = (event: H3Event) => {
-    // Here rather than in a `request` hook: hooks cost every request a task of their own.
-    exposeEvent(event)
-    let result: unknown
-    try {
-      result = handler(event)
-    }
-    catch (error) {
-      result = Promise.reject(error)
-    }
-    // No async function: a response that needs no wait (every real socket) costs no extra tick.
-    return Promise.resolve(result).then((value) => {
-      const settled = responseSettled(event)
-      return settled ? settled.then(() => value) : value
-    }, (error: unknown) => {
-      const settled = responseSettled(event)
-      if (!settled) throw error
-      return settled.then(() => {
-        throw error
-      })
-    })
+  if (!(options?.store instanceof UnstorageSessionStore)) return
+  const { store } = options
+  if (!binding.prerender) _openSqlite(binding, store, resolveConfig(options).storeTimeout)
+  if (binding.storage().getMount(store.prefix).base === '') {
+    // The module mounts a default at build; a name changed at run time may match no mount.
+    consoleLogger.warn(`No storage is mounted at "${store.prefix}": sessions go to the root storage (memory by default). Mount one there, or set NUXT_SESSION_STORAGE to a mount that exists.`)
   }
-  const onError = h3App.options.onError
-  if (onError) {
-    h3App.options.onError = async (error, event) => {
-      await onError(error, event)
-      await responseSettled(event)
-    }
-  }
-
-  if (options?.store instanceof UnstorageSessionStore) {
-    if (useStorage().getMount(options.store.prefix).base === '') {
-      // The module mounts a default at build; a name changed at run time may match no mount.
-      consoleLogger.warn(`No storage is mounted at "${options.store.prefix}": sessions go to the root storage (memory by default). Mount one there, or set NUXT_SESSION_STORAGE to a mount that exists.`)
-    }
-    _scheduleSweep(options.store)
-  }
-})
+  _scheduleSweep(binding, store)
+}
 
 /** workerd, the runtime of Cloudflare Workers (`navigator.userAgent`, on since compatibility date 2022-03-21). */
 function _isCloudflareWorkers(): boolean {
@@ -85,10 +47,10 @@ function _isCloudflareWorkers(): boolean {
  * with a 503. `NUXT_SESSION_SQLITE_PATH` moves the module's default database (its folder must
  * exist then). A database that fails later, while the server runs, is a 503 per request.
  */
-function _openSqlite(store: UnstorageSessionStore, storeTimeout: number): void {
-  const driver = useStorage().getMount(store.prefix).driver as Partial<SessionSqliteDriver>
+function _openSqlite(binding: NitroBinding, store: UnstorageSessionStore, storeTimeout: number): void {
+  const driver = binding.storage().getMount(store.prefix).driver as Partial<SessionSqliteDriver>
   if (driver.name !== SQLITE_DRIVER || typeof driver.open !== 'function') return
-  const path = (useRuntimeConfig() as unknown as { session: Partial<SessionRuntimeConfig> }).session.sqlite?.path
+  const path = (binding.runtimeConfig() as { session: Partial<SessionRuntimeConfig> }).session.sqlite?.path
   if (path && driver.options?.moduleDefault) driver.setPath!(path, false)
   try {
     // Where the mount's options leave them unset: the wait for a lock at start, and the store's
@@ -112,8 +74,8 @@ const SQLITE_DRIVER = 'nuxt-server-session-sqlite'
 const SWEPT_DRIVERS = new Set([SQLITE_DRIVER, 'fs', 'fs-lite'])
 
 /** Sweeps expired records on a schedule where the mount's driver does not expire keys itself. */
-function _scheduleSweep(store: UnstorageSessionStore): void {
-  const driver = useStorage().getMount(store.prefix).driver.name
+function _scheduleSweep(binding: NitroBinding, store: UnstorageSessionStore): void {
+  const driver = binding.storage().getMount(store.prefix).driver.name
   const interval = store.sweepIntervalMs
   if (!interval || !SWEPT_DRIVERS.has(driver ?? '') || typeof setInterval !== 'function') return
   const timer = setInterval(() => {

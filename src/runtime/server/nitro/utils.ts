@@ -1,15 +1,46 @@
-import type { H3Event } from 'h3'
-import { useEvent, useRuntimeConfig, useStorage } from 'nitropack/runtime'
+import type { Storage } from 'unstorage'
 import { DEFAULTS } from '../../defaults'
 import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig } from '../../types'
+import { hostOf } from '../adapters'
 import { consoleLogger, isProduction } from '../core/config'
 import { generateId } from '../core/crypto'
 import { SessionConfigError } from '../core/errors'
 import { listSessions, revokeSession, revokeSessions, signInSession } from '../core/devices'
 import type { UserSession } from '../core/devices'
-import { useSession } from '../core/session'
+import type { SessionEvent } from '../core/host'
+import { mountSession } from '../core/session'
 import { redisStoreFromConfig } from '../stores/redis-config'
 import { UnstorageSessionStore } from '../stores/unstorage'
+
+/**
+ * What the server plugin of each Nitro generation hands to these functions at start: its
+ * runtime config, its storage and, where async context is on, the current event. This file
+ * imports no Nitro, so one copy serves Nitro 2 (auto-imported) and Nitro 3 (imported from
+ * `nuxt-server-session/server`); on the global object, because a Nitro 3 build may load this file
+ * once from its bundle and once from node_modules.
+ */
+export interface NitroBinding {
+  /** `useRuntimeConfig()`, or the request's runtime config where the generation has one per request (Workers). */
+  runtimeConfig: (event?: SessionEvent) => unknown
+  storage: () => Storage
+  /** The current request's event; throws when async context is off. */
+  currentEvent: () => SessionEvent
+  /** `import.meta.prerender` of the build. */
+  prerender: boolean
+}
+
+const BINDING = Symbol.for('nuxt-server-session:nitro')
+
+/** Called by the Nitro plugins, at start. */
+export function bindNitro(binding: NitroBinding): void {
+  (globalThis as Record<symbol, unknown>)[BINDING] = binding
+}
+
+function _binding(): NitroBinding {
+  const binding = (globalThis as Record<symbol, NitroBinding | undefined>)[BINDING]
+  if (!binding) throw new SessionConfigError('The session plugin is not running: add \'nuxt-server-session\' (Nuxt) or \'nuxt-server-session/nitro\' (Nitro) to `modules`.')
+  return binding
+}
 
 /**
  * The session of the current request, loaded on first use (one store read when the request
@@ -29,10 +60,10 @@ import { UnstorageSessionStore } from '../stores/unstorage'
  * })
  * ```
  */
-export function useServerSession<T = SessionData>(event?: H3Event): Promise<ServerSession<T>> {
-  let current: H3Event
+export function useServerSession<T = SessionData>(event?: SessionEvent): Promise<ServerSession<T>> {
+  let current: SessionEvent
   try {
-    current = event ?? useEvent()
+    current = event ?? _binding().currentEvent()
   }
   catch (error) {
     return Promise.reject(Object.assign(new SessionConfigError('useServerSession() was called without an event while Nitro\'s async context is off. Pass the event, useServerSession(event), or enable it: nitro: { experimental: { asyncContext: true } }.'), { cause: error }))
@@ -44,7 +75,7 @@ export function useServerSession<T = SessionData>(event?: H3Event): Promise<Serv
   catch (error) {
     return Promise.reject(error)
   }
-  return useSession<T>(current, options)
+  return mountSession<T>(hostOf(current), current, options)
 }
 
 /**
@@ -57,7 +88,7 @@ export function useServerSession<T = SessionData>(event?: H3Event): Promise<Serv
  * session.update({ name: user.name })
  * ```
  */
-export async function signInServerSession<T = SessionData>(event: H3Event, userId: string): Promise<ServerSession<T>> {
+export async function signInServerSession<T = SessionData>(event: SessionEvent, userId: string): Promise<ServerSession<T>> {
   await useServerSession(event)
   return signInSession<T>(event, userId)
 }
@@ -66,13 +97,13 @@ export async function signInServerSession<T = SessionData>(event: H3Event, userI
  * The live sessions of `userId`, by default the signed-in user of this request: handle, times,
  * `current`, and a device label where enabled. Never session ids.
  */
-export async function listServerSessions(event: H3Event, userId?: string): Promise<UserSession[]> {
+export async function listServerSessions(event: SessionEvent, userId?: string): Promise<UserSession[]> {
   await useServerSession(event)
   return listSessions(event, userId)
 }
 
 /** Ends one session, by handle, of `userId` (by default the signed-in user of this request). */
-export async function revokeServerSession(event: H3Event, handle: string, userId?: string): Promise<void> {
+export async function revokeServerSession(event: SessionEvent, handle: string, userId?: string): Promise<void> {
   await useServerSession(event)
   return revokeSession(event, handle, userId)
 }
@@ -81,7 +112,7 @@ export async function revokeServerSession(event: H3Event, handle: string, userId
  * Ends every session of `userId` (by default the signed-in user of this request), or every one
  * but the current with `keepCurrent: true`: "sign out everywhere".
  */
-export async function revokeServerSessions(event: H3Event, options: { userId?: string, keepCurrent?: boolean } = {}): Promise<void> {
+export async function revokeServerSessions(event: SessionEvent, options: { userId?: string, keepCurrent?: boolean } = {}): Promise<void> {
   await useServerSession(event)
   return revokeSessions(event, options)
 }
@@ -99,19 +130,20 @@ let cached: { source: SessionRuntimeConfig | string, options: SessionOptions } |
  * @throws {SessionConfigError} in production, when the secret is missing or shorter than 32
  * characters.
  */
-export function sessionOptions(event?: H3Event): SessionOptions {
-  let config = (useRuntimeConfig() as unknown as { session: SessionRuntimeConfig }).session
+export function sessionOptions(event?: SessionEvent): SessionOptions {
+  const binding = _binding()
+  let config = (binding.runtimeConfig() as { session: SessionRuntimeConfig }).session
   let source: SessionRuntimeConfig | string = config
   if (event && !config.secret) {
     // Cloudflare Workers (without nodejs_compat) hand the Worker's vars and secrets to Nitro
     // with each request, after Nitro built its shared runtime config at startup: only the
     // request's config sees them. That is a new object per request, so it is cached by content.
-    config = (useRuntimeConfig(event) as unknown as { session: SessionRuntimeConfig }).session
+    config = (binding.runtimeConfig(event) as { session: SessionRuntimeConfig }).session
     source = JSON.stringify(config)
   }
   if (cached?.source === source) return cached.options
   const { cookie } = config
-  const secret = _secretOrThrowaway(config.secret)
+  const secret = _secretOrThrowaway(config.secret, binding.prerender)
   if (isProduction() && (secret.length === 0 || secret.some(s => s.length < DEFAULTS.minSecretLength))) {
     // Found by a request rather than by the check at startup (Workers): the server is up, so
     // the logs must say it too.
@@ -120,7 +152,7 @@ export function sessionOptions(event?: H3Event): SessionOptions {
   }
   const options: SessionOptions = {
     store: redisStoreFromConfig(config.redis, config.ttl)
-      ?? new UnstorageSessionStore(useStorage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
+      ?? new UnstorageSessionStore(binding.storage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
     secret,
     ...(config.name ? { name: config.name } : {}),
     cookie: {
@@ -152,9 +184,9 @@ export function sessionOptions(event?: H3Event): SessionOptions {
  * Prerendering runs the server during the build, where the runtime secret is usually not set;
  * a throwaway secret lets it run (prerendered pages carry no session).
  */
-function _secretOrThrowaway(value: unknown): string[] {
+function _secretOrThrowaway(value: unknown, prerender: boolean): string[] {
   const secrets = parseSecret(value)
-  if (secrets.length === 0 && import.meta.prerender) secrets.push(generateId())
+  if (secrets.length === 0 && prerender) secrets.push(generateId())
   return secrets
 }
 
