@@ -100,6 +100,11 @@ export function itPassesTheRuntimeChecks(url: () => string): void {
     expect(await c.json('/api/me')).toMatchObject({ failedWith: 400, visits: 1 })
     expect((await c.fetch('/api/fail?status=500')).status).toBe(500)
     expect((await c.json('/api/me')).failedWith).toBe(400)
+    // A 4xx on a first visit saves the session and sends its cookie with the error.
+    const first = client()
+    expect((await first.fetch('/api/fail?status=401')).status).toBe(401)
+    expect(first.jar.has('__Host-sid')).toBe(true)
+    expect(await first.json('/api/me')).toMatchObject({ failedWith: 401 })
     // A 5xx on a first visit stores nothing and sends no cookie.
     const failed = await client().fetch('/api/fail?status=500')
     expect(failed.status).toBe(500)
