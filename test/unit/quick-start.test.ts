@@ -3,10 +3,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { createApp } from 'h3'
 import type { EventHandler } from 'h3'
+import { H3 } from 'h3-v2'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { storeKeyOf } from '../../src/runtime/server/core/crypto'
 import { figure } from '../support/figure'
+import { serveV2App } from '../support/check-apps'
 import { Client, serve } from '../support/server'
 import { redisAddress } from '../support/services'
 
@@ -71,6 +73,31 @@ describe('[nuxt-server-session] README quick start (the seed\'s, import path cha
       const third = await client.json('/')
       expect([second.visits, third.visits]).toEqual([2, 3])
       expect(new Set([first.sessionId, second.sessionId, third.sessionId]).size).toBe(1)
+      const other = await new Client(server.url).json('/')
+      ids.push(other.sessionId)
+      expect(other.visits).toBe(1)
+      expect(other.sessionId).not.toBe(first.sessionId)
+    }
+    finally {
+      await server.close()
+    }
+  })
+
+  it('runs as written on h3 2 (h3 2.0.8) under h3\'s serve(app), and counts visits with its explicit save()', async () => {
+    await mkdir(TMP, { recursive: true })
+    const file = `${TMP}quick-start-h3v2-${process.pid}.ts`
+    // An h3 2 app's \'h3\' is h3 2: here that is the h3-v2 alias, the one specifier changed.
+    const code = atTestRedis(await readmeQuickStart())
+    expect(code).toContain("from 'h3';")
+    await writeFile(file, code.replace("from 'h3';", "from 'h3-v2';"))
+    const handler = (await import(/* @vite-ignore */ file)).default
+    const server = await serveV2App(new H3().use(handler))
+    try {
+      const client = new Client(server.url)
+      const first = await client.json('/')
+      ids.push(first.sessionId)
+      expect(first.visits).toBe(1)
+      expect([(await client.json('/')).visits, (await client.json('/')).visits]).toEqual([2, 3])
       const other = await new Client(server.url).json('/')
       ids.push(other.sessionId)
       expect(other.visits).toBe(1)
