@@ -88,8 +88,8 @@ describe('[nuxt-server-session] README quick start (the seed\'s, import path cha
     const file = `${TMP}quick-start-h3v2-${process.pid}.ts`
     // An h3 2 app's \'h3\' is h3 2: here that is the h3-v2 alias, the one specifier changed.
     const code = atTestRedis(await readmeQuickStart())
-    expect(code).toContain("from 'h3';")
-    await writeFile(file, code.replace("from 'h3';", "from 'h3-v2';"))
+    expect(code).toContain('from \'h3\';')
+    await writeFile(file, code.replace('from \'h3\';', 'from \'h3-v2\';'))
     const handler = (await import(/* @vite-ignore */ file)).default
     const server = await serveV2App(new H3().use(handler))
     try {
