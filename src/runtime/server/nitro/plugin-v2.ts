@@ -16,6 +16,7 @@ export default defineNitroPlugin((nitroApp) => {
     storage: () => useStorage(),
     currentEvent: () => useEvent() as SessionEvent,
     prerender: Boolean(import.meta.prerender),
+    production: !import.meta.dev,
   })
 
   // The automatic save holds the response until the session is stored. Nitro's local fetch

@@ -2,7 +2,7 @@ import type { Storage } from 'unstorage'
 import { DEFAULTS } from '../../defaults'
 import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig } from '../../types'
 import { hostOf } from '../adapters'
-import { consoleLogger, isProduction } from '../core/config'
+import { consoleLogger } from '../core/config'
 import { generateId } from '../core/crypto'
 import { SessionConfigError } from '../core/errors'
 import { listSessions, revokeSession, revokeSessions, signInSession } from '../core/devices'
@@ -27,6 +27,11 @@ export interface NitroBinding {
   currentEvent: () => SessionEvent
   /** `import.meta.prerender` of the build. */
   prerender: boolean
+  /**
+   * A production build (`!import.meta.dev`): Nitro 3 leaves `process.env.NODE_ENV` to the
+   * environment, so the mode comes from the build rather than from the process.
+   */
+  production: boolean
 }
 
 const BINDING = Symbol.for('nuxt-server-session:nitro')
@@ -144,7 +149,7 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
   if (cached?.source === source) return cached.options
   const { cookie } = config
   const secret = _secretOrThrowaway(config.secret, binding.prerender)
-  if (isProduction() && (secret.length === 0 || secret.some(s => s.length < DEFAULTS.minSecretLength))) {
+  if (binding.production && (secret.length === 0 || secret.some(s => s.length < DEFAULTS.minSecretLength))) {
     // Found by a request rather than by the check at startup (Workers): the server is up, so
     // the logs must say it too.
     if (event) consoleLogger.error(MISSING_SECRET)
@@ -159,7 +164,8 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
       path: cookie.path,
       ...(cookie.domain ? { domain: cookie.domain } : {}),
       httpOnly: cookie.httpOnly,
-      ...(cookie.secure === 'auto' ? {} : { secure: Boolean(cookie.secure) }),
+      // 'auto': Secure in production builds.
+      secure: cookie.secure === 'auto' ? binding.production : Boolean(cookie.secure),
       sameSite: cookie.sameSite,
       partitioned: cookie.partitioned,
       ...(cookie.maxAge ? { maxAge: cookie.maxAge } : {}),

@@ -1,0 +1,127 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildNitro3App } from '../support/nitro3-build'
+import { filesUnder } from '../support/nitro-build'
+import { baseEnv, run, startServer, stopAll } from '../support/process'
+import type { ServerProcess } from '../support/process'
+import { deleteKeys, scanKeys } from '../support/redis'
+import { itPassesTheRuntimeChecks } from '../support/runtime-checks'
+import { Client } from '../support/server'
+import { redisAddress } from '../support/services'
+
+/**
+ * The standalone Nitro module on the Nitro 3 beta (`nitro` 3.0.260903-beta, h3 2.0.8, unstorage
+ * 2 beta): the fixture test/fixtures/nitro3-basic, built for node-server with nitro/builder.
+ */
+
+const SECRET = 'nitro3-e2e-secret-0123456789-0123456789-01'
+const FIXTURE = fileURLToPath(new URL('../fixtures/nitro3-basic', import.meta.url))
+
+describe('[Nitro 3 beta] standalone Nitro module (node-server production build)', () => {
+  let tmp: string
+  let entry: string
+  let cwd: string
+  let server: ServerProcess
+  const client = () => new Client(server.url)
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'nss-nitro3-'))
+    cwd = join(tmp, 'cwd')
+    entry = join(await buildNitro3App(FIXTURE, tmp), 'server/index.mjs')
+    await mkdir(cwd)
+    server = await startServer(entry, { cwd, env: { NUXT_SESSION_SECRET: SECRET } })
+  }, 120_000)
+
+  afterAll(async () => {
+    await stopAll()
+    if (tmp) await rm(tmp, { recursive: true, force: true })
+  })
+
+  describe('[Nitro 3 beta] the runtime checks', () => {
+    itPassesTheRuntimeChecks(() => server.url)
+  })
+
+  it('[Nitro 3 beta] keeps sessions across a restart with zero configuration (SQLite under <cwd>/.data/session)', async () => {
+    const c = client()
+    await c.fetch('/api/login?name=erin')
+    expect(await filesUnder(join(cwd, '.data/session'))).toContain('sessions.sqlite')
+    await server.stop()
+    server = await startServer(entry, { cwd, env: { NUXT_SESSION_SECRET: SECRET } })
+    const again = new Client(server.url)
+    again.jar.set('__Host-sid', c.jar.get('__Host-sid')!)
+    expect(await again.json('/api/me')).toMatchObject({ user: 'erin' })
+  })
+
+  it('[Nitro 3 beta] a cache route rule: the handler gets an anonymous session, the response no cookie, the next visitor the same cached body', async () => {
+    const alice = client()
+    await alice.fetch('/api/login?name=alice')
+    const first = await alice.fetch('/api/cached-rule')
+    expect(await first.json()).toMatchObject({ user: null, isNew: true })
+    expect(first.headers.getSetCookie()).toEqual([])
+    const bob = await client().fetch('/api/cached-rule')
+    expect(bob.headers.getSetCookie()).toEqual([])
+    expect((await bob.json()).user).toBeNull()
+    // Alice's own session is untouched.
+    expect(await alice.json('/api/me')).toMatchObject({ user: 'alice' })
+  })
+
+  it('[Nitro 3 beta] defineCachedHandler after a middleware mounted the visitor\'s session on the same event: never the visitor\'s data, in the body or on event.context', async () => {
+    const carol = client()
+    await carol.fetch('/api/login?name=carol')
+    const res = await carol.fetch('/api/cached-handler')
+    expect(await res.json()).toMatchObject({ user: null, contextUser: null })
+    const replay = await client().fetch('/api/cached-handler')
+    expect(await replay.json()).toMatchObject({ user: null, contextUser: null })
+    expect(replay.headers.getSetCookie()).toEqual([])
+  })
+
+  it('[Nitro 3 beta] useServerSession() without an event explains how to fix it (async context off)', async () => {
+    const body = await client().json('/api/no-event')
+    expect(body.ok).toBe(false)
+    expect(body.message).toMatch(/useServerSession\(event\).*asyncContext: true/)
+  })
+
+  it('[Nitro 3 beta] reads the secret from NITRO_SESSION_SECRET too; a cookie signed with another secret gets a fresh session', async () => {
+    const other = await startServer(entry, { cwd, env: { NITRO_SESSION_SECRET: `${SECRET}-other` } })
+    try {
+      const main = client()
+      await main.fetch('/api/login?name=gina')
+      const forged = new Client(other.url)
+      forged.jar.set('__Host-sid', main.jar.get('__Host-sid')!)
+      expect(await forged.json('/api/me')).toMatchObject({ user: null })
+      expect(await forged.json('/api/visits')).toMatchObject({ visits: 1, isNew: true })
+    }
+    finally {
+      await other.stop()
+    }
+  })
+
+  it('[Nitro 3 beta] refuses to start without a proper secret, naming NUXT_SESSION_SECRET and never the value', async () => {
+    const result = await run(process.execPath, [entry], { cwd: tmp, env: { ...baseEnv(), PORT: '0', HOST: '127.0.0.1', NUXT_SESSION_SECRET: 'too-short-secret' }, timeout: 15_000 })
+    expect(result.code).not.toBe(0)
+    expect(result.output).toMatch(/Missing or short session secret\. Set NUXT_SESSION_SECRET/)
+    expect(result.output).not.toContain('too-short-secret')
+  })
+
+  it('[Nitro 3 beta] takes the Redis store at run time from NUXT_SESSION_REDIS_URL, nothing about Redis at build time', async () => {
+    const prefix = `nss-nitro3-${process.pid}`
+    const redis = new Redis(redisAddress().url)
+    const onRedis = await startServer(entry, { cwd, env: { NUXT_SESSION_SECRET: SECRET, NUXT_SESSION_REDIS_URL: redisAddress().url, NUXT_SESSION_REDIS_PREFIX: prefix } })
+    try {
+      const c = new Client(onRedis.url)
+      await c.fetch('/api/login?name=hank')
+      expect(await c.json('/api/visits')).toMatchObject({ visits: 1 })
+      expect(await scanKeys(redis, `${prefix}:*`)).not.toEqual([])
+      expect(await c.json('/api/me')).toMatchObject({ user: 'hank', visits: 1 })
+    }
+    finally {
+      await onRedis.stop()
+      await deleteKeys(redis, `${prefix}:*`)
+      await redis.quit()
+    }
+  })
+})
