@@ -125,3 +125,25 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
     }
   })
 })
+
+describe('[Nitro 3 beta] standalone Nitro module with experimental.asyncContext', () => {
+  let tmp: string
+  let server: ServerProcess
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'nss-nitro3-async-'))
+    const entry = join(await buildNitro3App(FIXTURE, tmp, { experimental: { asyncContext: true } }), 'server/index.mjs')
+    server = await startServer(entry, { cwd: tmp, env: { NUXT_SESSION_SECRET: SECRET } })
+  }, 120_000)
+
+  afterAll(async () => {
+    await stopAll()
+    if (tmp) await rm(tmp, { recursive: true, force: true })
+  })
+
+  it('[Nitro 3 beta] useServerSession() without an event finds the request\'s session (nitro/context useRequest)', async () => {
+    const c = new Client(server.url)
+    await c.fetch('/api/login?name=ivy')
+    expect(await c.json('/api/no-event')).toEqual({ ok: true, user: 'ivy' })
+  })
+})
