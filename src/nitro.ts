@@ -11,9 +11,17 @@ declare module 'nitropack' {
   }
 }
 
+// Nitro 3 (the `nitro` package): the same key in `defineConfig` from 'nitro'.
+declare module 'nitro/types' {
+  interface NitroConfig {
+    /** nuxt-server-session options. */
+    session?: ModuleOptions
+  }
+}
+
 /**
- * `nuxt-server-session/nitro`: the same sessions for a standalone Nitro app:
- * `modules: ['nuxt-server-session/nitro']`, options under `session`.
+ * `nuxt-server-session/nitro`: the same sessions for a standalone Nitro app, Nitro 2 (nitropack)
+ * or Nitro 3 (nitro): `modules: ['nuxt-server-session/nitro']`, options under `session`.
  */
 const module: NitroModule = {
   name: 'nuxt-server-session',
