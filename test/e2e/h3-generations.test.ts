@@ -1,9 +1,11 @@
-import { afterAll, beforeAll, describe } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { H3, getRouterParam } from 'h3-v2'
 import { createStorage } from 'unstorage'
-import { UnstorageSessionStore } from 'nuxt-server-session/h3'
+import { listSessions, revokeSession, sessionAutoSave, signInSession, UnstorageSessionStore, useSession } from 'nuxt-server-session/h3'
 import type { SessionOptions } from 'nuxt-server-session/h3'
 import { checkAppV1, checkAppV2, serve, serveV2App } from '../support/check-apps'
 import { itPassesTheRuntimeChecks } from '../support/runtime-checks'
+import { Client } from '../support/server'
 import type { TestServer } from '../support/server'
 
 const SECRET = 'h3-generations-secret-0123456789-0123456789'
@@ -29,4 +31,42 @@ describe('[nuxt-server-session] plain h3 2 app (h3 2.0.8 as h3-v2, new H3(), ser
   })
   afterAll(() => server?.close())
   itPassesTheRuntimeChecks(() => server.url)
+})
+
+describe('[nuxt-server-session] devices helpers on a plain h3 2 app (h3 2.0.8)', () => {
+  let server: TestServer
+  beforeAll(async () => {
+    const opts: SessionOptions = { ...options(), devices: { userAgent: true, ip: true } }
+    const app = new H3()
+    app.use(sessionAutoSave())
+    app.use(async (event) => {
+      await useSession(event, opts)
+    })
+    app.get('/sign-in/:user', async event => ({ id: (await signInSession(event, getRouterParam(event, 'user')!)).id }))
+    app.get('/list', event => listSessions(event))
+    app.get('/revoke/:handle', async (event) => {
+      await revokeSession(event, getRouterParam(event, 'handle')!)
+      return { ok: true }
+    })
+    app.get('/me', event => ({ userId: event.context.sessionHandler.userId ?? null }))
+    server = await serveV2App(app)
+  })
+  afterAll(() => server?.close())
+
+  it('signs in on two devices, lists them with their labels (user agent, client address), and revokes the other one', async () => {
+    const laptop = new Client(server.url)
+    const phone = new Client(server.url)
+    await laptop.fetch('/sign-in/ann', { headers: { 'user-agent': 'Laptop/1' } })
+    await phone.fetch('/sign-in/ann', { headers: { 'user-agent': 'Phone/2' } })
+    const list = await laptop.json('/list') as { handle: string, current: boolean, device?: string }[]
+    expect(list).toHaveLength(2)
+    expect(list.find(s => s.current)!.device).toMatch(/^Laptop\/1 · (?:::ffff:)?127\.0\.0\.1$/)
+    const other = list.find(s => !s.current)!
+    expect(other.device).toMatch(/^Phone\/2 · /)
+    expect(await phone.json('/me')).toEqual({ userId: 'ann' })
+    expect(await laptop.json(`/revoke/${other.handle}`)).toEqual({ ok: true })
+    expect(await phone.json('/me')).toEqual({ userId: null })
+    expect(await laptop.json('/me')).toEqual({ userId: 'ann' })
+    expect(await laptop.json('/list')).toHaveLength(1)
+  })
 })
