@@ -3,16 +3,18 @@
  * access to the rows through a connection of the test's own), the schema, the storage API, files
  * and their modes, native expiry and the batched sweep.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { DatabaseSync } from 'node:sqlite'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createStorage } from 'unstorage'
 import { afterAll, describe, expect, it } from 'vitest'
 import { UnstorageSessionStore, sessionSqliteDriver } from 'nuxt-server-session/h3'
 import type { SessionRecord } from 'nuxt-server-session/h3'
 import { SqliteSessionStore } from '../../src/runtime/server/stores/sqlite'
 import { figure } from '../support/figure'
+import { run } from '../support/process'
 import { describeStoreConformance, fakeSessionId, sha256Hex } from './conformance'
 
 const dirs: string[] = []
@@ -171,4 +173,28 @@ describe('[nuxt-server-session] sessionSqliteDriver: the database, its schema an
     expect(driver.sessions.get(`other:${'0'.repeat(64)}`)).toBe(text)
     await driver.dispose?.()
   })
+})
+
+describe('[nuxt-server-session] sessionSqliteDriver keeps no process alive', () => {
+  it('a process that opened the database (its maintenance thread running) and wrote to it exits by itself', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nss-sqlite-exit-'))
+    try {
+      const script = join(dir, 'open.ts')
+      const source = new URL('../../src/runtime/server/storage/sqlite.ts', import.meta.url).pathname
+      await writeFile(script, `import sessionSqliteDriver from ${JSON.stringify(source)}
+const driver = sessionSqliteDriver({ path: ${JSON.stringify(join(dir, 'db.sqlite'))}, createFolder: true })
+driver.open()
+await driver.setItem('sess:a', '{"x":1}', {})
+console.log('written')
+`)
+      // A server's graceful shutdown closes its sockets and waits for the loop to empty: a
+      // maintenance thread that holds the loop would keep it running for ever.
+      const result = await run(process.execPath, ['--import', 'jiti/register', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 15_000 })
+      expect(result.output).toContain('written')
+      expect(result.code).toBe(0)
+    }
+    finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 20_000)
 })

@@ -642,7 +642,6 @@ function _startMaintenance(file: string): Maintenance | undefined {
   catch {
     return undefined
   }
-  worker.unref?.()
   const pending = new Map<number, { resolve: (removed: number) => void, reject: (error: Error) => void }>()
   let next = 0
   let alive = true
@@ -662,6 +661,9 @@ function _startMaintenance(file: string): Maintenance | undefined {
     if (error === undefined) waiting.resolve(removed ?? 0)
     else waiting.reject(new SqliteStoreError(`[nuxt-server-session] Sweeping the session database failed: ${error}`, 0))
   })
+  // After the listeners: on Node 24 a 'message' listener refs the worker again, and a server
+  // whose only open handle is this thread would never exit after its graceful shutdown.
+  worker.unref?.()
   return {
     alive: () => alive,
     sweep: (prefix, now, limit) => new Promise<number>((resolve, reject) => {
