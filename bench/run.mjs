@@ -1,6 +1,7 @@
-// `npm run bench` (default: 3 cycles of 4 s per scenario, growth to 100k sessions and CPU
-// profiles, under 15 minutes) and `npm run bench -- --quick` (1 cycle of 2 s, no peers, no
-// growth, under 2 minutes once the apps are built; the first run builds them, about 2 minutes).
+// `npm run bench` (default: 3 cycles of 4 s per scenario, later ones shortened to fit, growth to
+// 100k sessions and CPU profiles, about 18 minutes on 2 cores) and `npm run bench -- --quick`
+// (1 cycle of 2 s, no peers, no growth, about 4 minutes once the apps are built; the first run
+// builds them and dist/, about 2 minutes).
 // Flags: --rebuild, --only=<server,...>, --cycles=N, --duration=S, --growth=N, --no-growth,
 // --profile, --no-profile, --out=<dir>.
 //
@@ -41,11 +42,12 @@ const { values: flags } = parseArgs({
   },
 })
 
-// The full run fits 41 scenarios x 3 cycles, the growth test and the profiles in 15 minutes on
-// 2 cores; `budgetSeconds` shortens later cycles when the first ones ran slow (a busy machine).
+// The full run fits 77 scenarios x 3 cycles (41 before the Nitro 3 and plain h3 targets, in 15
+// minutes), the growth test and the profiles in 18 minutes on 2 cores; `budgetSeconds` shortens
+// later cycles when the first ones ran slow (a busy machine), to 2 s per scenario at the least.
 const MODE = flags.quick
-  ? { name: 'quick', cycles: 1, duration: 2, warmup: 1, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 115 }
-  : { name: 'full', cycles: 3, duration: 4, warmup: 2, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 870 }
+  ? { name: 'quick', cycles: 1, duration: 2, warmup: 1, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 240 }
+  : { name: 'full', cycles: 3, duration: 4, warmup: 2, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 1080 }
 if (flags.cycles) MODE.cycles = Number(flags.cycles)
 if (flags.duration) MODE.duration = Number(flags.duration)
 if (flags.growth) MODE.growthTo = Number(flags.growth)
@@ -92,7 +94,7 @@ async function machine() {
     }
   }
   const versions = {}
-  for (const pkg of ['nuxt', 'nitropack', 'h3', 'unstorage', 'ioredis', 'autocannon', 'nuxt-auth-utils', 'express', 'express-session', 'connect-redis', 'redis', '@scayle/h3-session']) versions[pkg] = await version(pkg)
+  for (const pkg of ['nuxt', 'nitropack', 'h3', 'nitro', 'h3-v2', 'unstorage', 'ioredis', 'autocannon', 'nuxt-auth-utils', 'express', 'express-session', 'connect-redis', 'redis', '@scayle/h3-session']) versions[pkg] = await version(pkg)
   return {
     nproc: availableParallelism(),
     cpu: cpuinfo.match(/model name\s*:\s*(.*)/)?.[1] ?? null,

@@ -1,7 +1,7 @@
 // The apps (builds), the servers started from them, and the targets measured on each server.
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runOk } from '../../test/support/process.ts'
@@ -18,7 +18,13 @@ export const BUILDS = {
   'nuxt-auth-utils': { kind: 'nuxt', routes: '_nuxt-routes/auth-utils' },
   'nitro-plain': { kind: 'nitro' },
   'nitro-module': { kind: 'nitro' },
+  'nitro3-plain': { kind: 'nitro3' },
+  'nitro3-module': { kind: 'nitro3' },
   'express': { kind: 'node', entry: 'server.mjs' },
+  // Plain h3 apps: no build of their own; they import nuxt-server-session/h3 by its name, from
+  // the package copy in bench/node_modules (see buildPackageCopy).
+  'h3-v2': { kind: 'node', entry: 'server.mjs', usesPackage: true },
+  'h3-v1': { kind: 'node', entry: 'server.mjs', usesPackage: true },
 }
 
 export const SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz'
@@ -61,9 +67,43 @@ export function servers(redisUrl) {
     { name: 'nitro-module', build: 'nitro-module', targets: [
       { id: 'nitro-module-sqlite', label: 'Nitro + module, zero config (SQLite)', group: 'nitro', role: 'module', store: 'sqlite', routes: bare, scenarios: ALL },
     ] },
+    { name: 'nitro3-plain', build: 'nitro3-plain', targets: [
+      { id: 'nitro3-baseline', label: 'Nitro 3, no session module', group: 'nitro3', role: 'baseline', routes: bare, scenarios: ALL },
+    ] },
+    // A Nitro 3 server with the module does not exit by itself after SIGTERM today (srvx closes the
+    // server and leaves the exit to the event loop, which the SQLite maintenance thread's port or
+    // the Redis client keep open): stop() kills it after its 5 s.
+    { name: 'nitro3-module', build: 'nitro3-module', targets: [
+      { id: 'nitro3-module-sqlite', label: 'Nitro 3 + module, zero config (SQLite)', group: 'nitro3', role: 'module', store: 'sqlite', routes: bare, scenarios: ALL },
+    ] },
+    { name: 'nitro3-module-redis', build: 'nitro3-module', env: { NUXT_SESSION_REDIS_URL: redisUrl, NUXT_SESSION_REDIS_PREFIX: 'bench-nss-nitro3' }, targets: [
+      { id: 'nitro3-module-redis', label: 'Nitro 3 + module, RedisSessionStore (NUXT_SESSION_REDIS_URL)', group: 'nitro3', role: 'module', store: 'redis', redisPrefix: 'bench-nss-nitro3', routes: bare, scenarios: ALL },
+    ] },
+    ...h3Servers('h3-v2', 'h3v2', 'h3 2', 'serve()'),
+    ...h3Servers('h3-v1', 'h3v1', 'h3 1', 'node:http'),
     { name: 'express', build: 'express', peer: true, env: { BENCH_EXPRESS_SECRET: SECRET, BENCH_REDIS_URL: redisUrl }, targets: [
       { id: 'express-baseline', label: 'Express 5, no session middleware', group: 'express', role: 'baseline', routes: bare, scenarios: ['lazy'] },
       { id: 'peer-express-session', label: 'peer: express-session + connect-redis', group: 'express', role: 'peer', peer: true, store: 'redis', redisPrefix: 'bench-express', routes: { read: '/api/session/read', write: '/api/session/write' }, scenarios: SESSION },
+    ] },
+  ]
+}
+
+/**
+ * A plain h3 app (bench/apps/h3-v2, h3-v1) as three servers of one entry: the bare app, then
+ * nuxt-server-session/h3 on a memory and on the SQLite store (BENCH_H3_STORE). All run with
+ * NODE_ENV=production, as the built Nitro and Nuxt servers do.
+ */
+function h3Servers(build, group, generation, via) {
+  const env = { NODE_ENV: 'production', BENCH_SESSION_SECRET: SECRET }
+  return [
+    { name: `${build}-bare`, build, env, targets: [
+      { id: `${group}-baseline`, label: `plain ${generation} (${via}), no sessions`, group, role: 'baseline', routes: bare, scenarios: ALL },
+    ] },
+    { name: `${build}-memory`, build, env: { ...env, BENCH_H3_STORE: 'memory' }, targets: [
+      { id: `${group}-memory`, label: `plain ${generation} + nuxt-server-session/h3, memory (createStorage())`, group, role: 'module', store: 'memory', routes: bare, scenarios: ALL },
+    ] },
+    { name: `${build}-sqlite`, build, env: { ...env, BENCH_H3_STORE: 'sqlite' }, targets: [
+      { id: `${group}-sqlite`, label: `plain ${generation} + nuxt-server-session/h3, sessionSqliteDriver`, group, role: 'module', store: 'sqlite', routes: bare, scenarios: ALL },
     ] },
   ]
 }
@@ -104,12 +144,50 @@ async function buildHash(name, env) {
   return hash.digest('hex')
 }
 
+/** What the package's dist/ is built from: the sources, the build config, the manifest, the lockfile. */
+async function distHash() {
+  const files = [...await filesUnder(join(ROOT, 'src')), ...['build.config.ts', 'package.json', 'package-lock.json'].map(f => join(ROOT, f))]
+  const hash = createHash('sha256')
+  for (const file of files) {
+    hash.update(relative(ROOT, file))
+    hash.update(await readFile(file))
+  }
+  return hash.digest('hex')
+}
+
 /**
- * Builds every app that changed since its last build (nuxi build / nitropack build, cwd = the
- * app), one after another. Returns the seconds each build took (0 when reused).
+ * The package as an app that installed it sees it, for the apps that import the library by its
+ * name (`usesPackage`): bench/node_modules/nuxt-server-session, the repo's package.json (its
+ * exports) and a dist/ built by `nuxt-module-build build` (what `npm run build` runs) into it.
+ * The benchmark's own copy, rebuilt when src/ changed, so that a build of the repo's dist/
+ * meanwhile (`npm run build`, `dev:prepare`'s stub) cannot change or break a run.
+ */
+const PACKAGE_COPY = join(ROOT, 'bench/node_modules/nuxt-server-session')
+
+async function buildPackageCopy({ force, log }) {
+  const hash = await distHash()
+  const stamp = join(PACKAGE_COPY, 'bench-build.json')
+  if (!force && existsSync(stamp) && existsSync(join(PACKAGE_COPY, 'dist/runtime/h3.js'))) {
+    if (JSON.parse(await readFile(stamp, 'utf8')).hash === hash) return 0
+  }
+  log('build the package (nuxt-module-build build) into bench/node_modules/nuxt-server-session')
+  const started = Date.now()
+  await rm(PACKAGE_COPY, { recursive: true, force: true })
+  await mkdir(PACKAGE_COPY, { recursive: true })
+  await runOk(process.execPath, [join(ROOT, 'node_modules/@nuxt/module-builder/dist/cli.mjs'), 'build', `--outDir=${join(PACKAGE_COPY, 'dist')}`], { cwd: ROOT, env: { ...cleanEnv(), NUXT_TELEMETRY_DISABLED: '1' }, timeout: 300_000 })
+  await copyFile(join(ROOT, 'package.json'), join(PACKAGE_COPY, 'package.json'))
+  await writeFile(stamp, JSON.stringify({ hash, builtAt: new Date().toISOString() }))
+  return (Date.now() - started) / 1000
+}
+
+/**
+ * Builds every app that changed since its last build (nuxi build / nitropack build / nitro
+ * build, cwd = the app), one after another, and the package copy for the apps that import it.
+ * Returns the seconds each build took (0 when reused).
  */
 export async function buildAll({ redisUrl, force, log }) {
   const times = {}
+  if (Object.values(BUILDS).some(app => app.usesPackage)) times.package = await buildPackageCopy({ force, log })
   for (const [name, app] of Object.entries(BUILDS)) {
     if (app.kind === 'node') continue
     const dir = join(APPS, name)
@@ -125,9 +203,13 @@ export async function buildAll({ redisUrl, force, log }) {
     }
     log(`build ${name}`)
     const started = Date.now()
+    // Nitro 3 (`nitro build` of the nitro package) bundles the h3 2 and unstorage it depends on,
+    // node_modules/nitro/node_modules/{h3,unstorage}, not the root h3 1.
     const cli = app.kind === 'nuxt'
       ? [join(ROOT, 'node_modules/@nuxt/cli/bin/nuxi.mjs'), 'build']
-      : [join(ROOT, 'node_modules/nitropack/dist/cli/index.mjs'), 'build']
+      : app.kind === 'nitro3'
+        ? [join(ROOT, 'node_modules/nitro/dist/cli/index.mjs'), 'build']
+        : [join(ROOT, 'node_modules/nitropack/dist/cli/index.mjs'), 'build']
     await runOk(process.execPath, cli, { cwd: dir, env: { ...cleanEnv(), NUXT_TELEMETRY_DISABLED: '1', ...env }, timeout: 300_000 })
     times[name] = (Date.now() - started) / 1000
     await writeFile(stamp, JSON.stringify({ hash, builtAt: new Date().toISOString() }))
