@@ -17,9 +17,10 @@ export const logger = consola.withTag('nuxt-server-session')
  * the module entry that calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside
  * `dist/runtime`, while this file may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { pluginV2: string, pluginV3: string, utils: string, ioredisStub: string, sqliteDriver: string } {
+export function runtimePaths(entryUrl: string): { runtimeDir: string, pluginV2: string, pluginV3: string, utils: string, ioredisStub: string, sqliteDriver: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
   return {
+    runtimeDir,
     pluginV2: `${runtimeDir}/server/nitro/plugin-v2`,
     pluginV3: `${runtimeDir}/server/nitro/plugin-v3`,
     utils: `${runtimeDir}/server/nitro/utils`,
@@ -110,12 +111,17 @@ export function mountDefaultStorage(nitro: Nitro, mount: string, sqliteDriver: s
  * Registers the runtime plugin of the Nitro's generation and, on Nitro 2, the auto-imports (Nitro
  * 3 has none: server code imports from `nuxt-server-session/server`).
  */
-export function registerRuntime(nitro: Nitro, paths: { pluginV2: string, pluginV3: string, utils: string }): void {
+export function registerRuntime(nitro: Nitro, paths: { runtimeDir: string, pluginV2: string, pluginV3: string, utils: string }): void {
   if (nitroMajor(nitro) >= 3) {
     nitro.options.plugins.push(paths.pluginV3)
     return
   }
   nitro.options.plugins.push(paths.pluginV2)
+  // Bundled, not left as imports of node_modules: nitropack 2 would keep the auto-import's path
+  // (extensionless, inside a package with an exports map) as an external import that Node then
+  // cannot resolve, and the plugin and the routes must share one copy of the runtime anyway.
+  const externals = (nitro.options as { externals?: { inline?: (string | RegExp)[] } }).externals ??= {}
+  ;(externals.inline ??= []).push(paths.runtimeDir)
   if (nitro.options.imports) {
     nitro.options.imports.imports ??= []
     for (const name of SERVER_IMPORTS) nitro.options.imports.imports.push({ name, from: paths.utils })
