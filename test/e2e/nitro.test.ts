@@ -4,10 +4,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildNitroApp, filesUnder } from '../support/nitro-build'
-import { baseEnv, run, startServer, stopAll } from '../support/process'
+import { baseEnv, exitsOnSigterm, run, startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
 import { itPassesTheRuntimeChecks } from '../support/runtime-checks'
 import { Client, parseSetCookie } from '../support/server'
+import { redisAddress } from '../support/services'
 
 const SECRET = 'nitro-e2e-secret-0123456789-0123456789-0123'
 const FIXTURE = fileURLToPath(new URL('../fixtures/nitro-basic', import.meta.url))
@@ -101,6 +102,15 @@ describe('[nuxt-server-session] standalone Nitro module (node-server production 
       await other.stop()
     }
   })
+
+  it('[nuxt-server-session] standalone Nitro module: a server on the Redis store and the SQLite default exits on SIGTERM (graceful shutdown; the store\'s client closed in the close hook)', async () => {
+    for (const env of [{ NUXT_SESSION_REDIS_URL: redisAddress().url, NUXT_SESSION_REDIS_PREFIX: `nss-exit-${process.pid}` }, {}]) {
+      // TEST='': vitest's TEST=true would make Nitro skip its graceful shutdown.
+      const server = await startServer(entry, { cwd: cwd, env: { NUXT_SESSION_SECRET: SECRET, TEST: '', ...env } })
+      expect((await new Client(server.url).fetch('/api/visits')).status).toBe(200)
+      expect(await exitsOnSigterm(server), JSON.stringify(env)).toBe(true)
+    }
+  }, 40_000)
 
   it.each([
     ['without a secret', {}],

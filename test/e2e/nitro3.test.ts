@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildNitro3App } from '../support/nitro3-build'
 import { filesUnder } from '../support/nitro-build'
-import { baseEnv, run, startServer, stopAll } from '../support/process'
+import { baseEnv, exitsOnSigterm, run, startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
 import { deleteKeys, scanKeys } from '../support/redis'
 import { itPassesTheRuntimeChecks } from '../support/runtime-checks'
@@ -106,6 +106,15 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
     expect(result.output).toMatch(/Missing or short session secret\. Set NUXT_SESSION_SECRET/)
     expect(result.output).not.toContain('too-short-secret')
   })
+
+  it('[Nitro 3 beta] a server on the Redis store and the SQLite default exits on SIGTERM (graceful shutdown; the store\'s client closed in the close hook)', async () => {
+    for (const env of [{ NUXT_SESSION_REDIS_URL: redisAddress().url, NUXT_SESSION_REDIS_PREFIX: `nss-exit-${process.pid}` }, {}]) {
+      // TEST='': vitest's TEST=true would make Nitro skip its graceful shutdown.
+      const server = await startServer(entry, { cwd: cwd, env: { NUXT_SESSION_SECRET: SECRET, TEST: '', ...env } })
+      expect((await new Client(server.url).fetch('/api/visits')).status).toBe(200)
+      expect(await exitsOnSigterm(server), JSON.stringify(env)).toBe(true)
+    }
+  }, 40_000)
 
   it('[Nitro 3 beta] takes the Redis store at run time from NUXT_SESSION_REDIS_URL, nothing about Redis at build time', async () => {
     const prefix = `nss-nitro3-${process.pid}`

@@ -158,3 +158,11 @@ export async function runOk(command: string, args: string[], options: { cwd: str
   if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${result.code ?? result.signal}:\n${result.output}`)
   return result.output
 }
+
+/** Sends SIGTERM and resolves to whether the process exited by itself within `ms` (a graceful shutdown that leaves nothing open). */
+export async function exitsOnSigterm(server: ServerProcess, ms = 10_000): Promise<boolean> {
+  server.child.kill('SIGTERM')
+  const exited = await waitForExit(server.child, ms)
+  if (!exited) await server.stop()
+  return exited
+}

@@ -17,6 +17,7 @@ export default defineNitroPlugin((nitroApp) => {
     currentEvent: () => useEvent() as SessionEvent,
     prerender: Boolean(import.meta.prerender),
     production: !import.meta.dev,
+    onClose: close => nitroApp.hooks.hook('close', close),
   })
 
   // The automatic save holds the response until the session is stored. Nitro's local fetch

@@ -26,6 +26,7 @@ export default definePlugin((nitroApp) => {
     },
     prerender: Boolean(import.meta.prerender),
     production: !import.meta.dev,
+    onClose: close => nitroApp.hooks?.hook('close', close),
   })
   // First of all the middleware, before route rules (cache, redirects, proxies) and the app's
   // own: every handler runs inside it, so whatever answers, the save comes after. Nitro has no

@@ -25,6 +25,10 @@ export function startSessions(binding: NitroBinding): void {
     // checks the secret again instead and fails with this error until it is set.
     if (!(error instanceof SessionConfigError && _isCloudflareWorkers())) throw error
   }
+  const closable = options?.store as { close?: () => Promise<void> } | undefined
+  // The Redis store's client would keep the process running after the server's graceful
+  // shutdown; a store the app made and passed in is the app's to close.
+  if (typeof closable?.close === 'function') binding.onClose(() => closable.close!())
   if (!(options?.store instanceof UnstorageSessionStore)) return
   const { store } = options
   if (!binding.prerender) _openSqlite(binding, store, resolveConfig(options).storeTimeout)

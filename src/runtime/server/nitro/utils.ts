@@ -32,6 +32,8 @@ export interface NitroBinding {
    * environment, so the mode comes from the build rather than from the process.
    */
   production: boolean
+  /** Runs `close` when the server shuts down (Nitro's `close` hook). */
+  onClose: (close: () => Promise<void> | void) => void
 }
 
 const BINDING = Symbol.for('nuxt-server-session:nitro')
