@@ -1,5 +1,5 @@
 // `npm run bench` (default: 3 cycles of 4 s per scenario, later ones shortened to fit, growth to
-// 100k sessions and CPU profiles, about 18 minutes on 2 cores) and `npm run bench -- --quick`
+// 100k sessions and CPU profiles, about 16 minutes on 2 cores) and `npm run bench -- --quick`
 // (1 cycle of 2 s, no peers, no growth, about 4 minutes once the apps are built; the first run
 // builds them and dist/, about 2 minutes).
 // Flags: --rebuild, --only=<server,...>, --cycles=N, --duration=S, --growth=N, --no-growth,
@@ -42,9 +42,10 @@ const { values: flags } = parseArgs({
   },
 })
 
-// The full run fits 77 scenarios x 3 cycles (41 before the Nitro 3 and plain h3 targets, in 15
-// minutes), the growth test and the profiles in 18 minutes on 2 cores; `budgetSeconds` shortens
-// later cycles when the first ones ran slow (a busy machine), to 2 s per scenario at the least.
+// The full run fits 77 scenarios x 3 cycles (41 before the Nitro 3 and plain h3 targets, in a
+// 15-minute budget), the growth test and the profiles in an 18-minute budget on 2 cores (a quiet
+// run: 16 minutes, cycles of 4 s / 2 s / 2 s); `budgetSeconds` shortens later cycles when the
+// first ones ran slow (a busy machine), to 2 s per scenario at the least.
 const MODE = flags.quick
   ? { name: 'quick', cycles: 1, duration: 2, warmup: 1, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 240 }
   : { name: 'full', cycles: 3, duration: 4, warmup: 2, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 1080 }
