@@ -73,9 +73,6 @@ export function servers(redisUrl) {
     { name: 'nitro3-module', build: 'nitro3-module', targets: [
       { id: 'nitro3-module-sqlite', label: 'Nitro 3 + module, zero config (SQLite)', group: 'nitro3', role: 'module', store: 'sqlite', routes: bare, scenarios: ALL },
     ] },
-    // On Redis, a Nitro 3 server does not exit by itself after SIGTERM today (srvx closes the
-    // server and leaves the exit to the event loop, which the open Redis connection keeps alive):
-    // stop() kills it after its 5 s.
     { name: 'nitro3-module-redis', build: 'nitro3-module', env: { NUXT_SESSION_REDIS_URL: redisUrl, NUXT_SESSION_REDIS_PREFIX: 'bench-nss-nitro3' }, targets: [
       { id: 'nitro3-module-redis', label: 'Nitro 3 + module, RedisSessionStore (NUXT_SESSION_REDIS_URL)', group: 'nitro3', role: 'module', store: 'redis', redisPrefix: 'bench-nss-nitro3', routes: bare, scenarios: ALL },
     ] },
