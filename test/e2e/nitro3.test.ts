@@ -108,7 +108,7 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
   })
 
   it('[Nitro 3 beta] a server on the Redis store and the SQLite default exits on SIGTERM (graceful shutdown; the store\'s client closed in the close hook)', async () => {
-    for (const env of [{ NUXT_SESSION_REDIS_URL: redisAddress().url, NUXT_SESSION_REDIS_PREFIX: `nss-exit-${process.pid}` }, {}]) {
+    for (const env of [{ NUXT_SESSION_REDIS_URL: redisAddress().url, NUXT_SESSION_REDIS_PREFIX: `nss-exit-${process.pid}` }, {}] as Record<string, string>[]) {
       // TEST='': vitest's TEST=true would make Nitro skip its graceful shutdown.
       const server = await startServer(entry, { cwd: cwd, env: { NUXT_SESSION_SECRET: SECRET, TEST: '', ...env } })
       expect((await new Client(server.url).fetch('/api/visits')).status).toBe(200)

@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { DatabaseSync } from 'node:sqlite'
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { nuxt5Nitro } from '../support/nuxt-build'
 import { baseEnv, run, runOk, startServer, stopAll } from '../support/process'
 import { Client, parseSetCookie } from '../support/server'
 
@@ -25,7 +26,7 @@ const H3_V2 = versionOf('h3-v2')
 const NITRO_3 = versionOf('nitro')
 const NUXT_5 = versionOf('nuxt-v5')
 /** The nitro that Nuxt 5 nightly builds with, under its @nuxt/nitro-server (node_modules/nitro of a Nuxt 5 app). */
-const NUXT_5_NITRO = 'nuxt-v5/node_modules/@nuxt/nitro-server/node_modules/nitro'
+const NUXT_5_NITRO = relative(join(ROOT, 'node_modules'), nuxt5Nitro())
 
 /**
  * The files a README section tells users to write: every ```ts block whose lines start with a

@@ -1,11 +1,12 @@
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { figure } from '../support/figure'
 import { buildNitro3App, bundledPackages } from '../support/nitro3-build'
-import { buildNuxtApp } from '../support/nuxt-build'
+import { buildNuxtApp, nuxt5Nitro } from '../support/nuxt-build'
 import type { NuxtBuild } from '../support/nuxt-build'
 import { startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
@@ -16,6 +17,7 @@ import { Client } from '../support/server'
  * app, built for production from this repo and served over real HTTP.
  */
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const NITRO3_FIXTURE = fileURLToPath(new URL('../fixtures/nitro3-bare', import.meta.url))
 const NUXT5_FIXTURE = fileURLToPath(new URL('../fixtures/nuxt5-bare', import.meta.url))
 
@@ -117,10 +119,16 @@ describe('[Nuxt 5 nightly] toolchain: a bare Nuxt 5 app, production build', () =
     expect(info).toMatchObject({ preset: 'node-server', framework: { name: 'nuxt', version: build!.version } })
     expect(info.versions.nitro).toMatch(/^3\./)
     const bundled = await bundledPackages(build!.outputDir)
-    const nitro = 'node_modules/nuxt-v5/node_modules/@nuxt/nitro-server/node_modules/nitro'
+    // Nuxt's own nitro (nested under its @nuxt/nitro-server, or the root one where npm deduped it).
+    const nitro = relative(ROOT, nuxt5Nitro())
     expect(bundled).toContain(nitro)
-    expect(bundled).toContain('node_modules/nuxt-v5/node_modules/h3')
-    expect(foreign(bundled, /^node_modules\/nuxt-v5\/node_modules\/(?:h3|@nuxt\/nitro-server\/node_modules\/(?:nitro|unstorage))$/)).toEqual([])
+    const of = (name: string) => [...bundled].filter(path => path.endsWith(`/${name}`))
+    const version = (path: string) => JSON.parse(readFileSync(join(ROOT, path, 'package.json'), 'utf8')).version as string
+    expect(of('nitro')).toEqual([nitro])
+    expect(of('h3').length).toBeGreaterThan(0)
+    expect(of('h3').map(version).filter(v => !v.startsWith('2.'))).toEqual([])
+    expect(of('unstorage').map(version).filter(v => !v.startsWith('2.'))).toEqual([])
+    expect([...of('nitropack'), ...of('nuxt')]).toEqual([])
   })
 
   it('[Nuxt 5 nightly] serves the server route /api/hello as JSON', async () => {

@@ -96,6 +96,15 @@ async function linkNuxtNightly(rootDir: string): Promise<void> {
 }
 
 /**
+ * The nitro that Nuxt 5's @nuxt/nitro-server resolves, as a real directory: a copy of its own
+ * (node_modules/nuxt-v5/node_modules/@nuxt/nitro-server/node_modules/nitro) or, where npm put
+ * one nitro for everything, the root node_modules/nitro; `npm ci` and `npm install` may differ.
+ */
+export function nuxt5Nitro(): string {
+  return packageDir('nitro', join(packageDir('@nuxt/nitro-server', join(NUXT_NIGHTLY, 'package.json')), 'package.json'))
+}
+
+/**
  * `nitro` and its runtime subpaths, mapped to the copy Nuxt 5's @nuxt/nitro-server depends on
  * (node_modules/nuxt-v5/node_modules/@nuxt/nitro-server/node_modules/nitro). In this repo
  * a `nitro/...` import from a fixture or from src/ resolves the root node_modules/nitro
@@ -104,8 +113,7 @@ async function linkNuxtNightly(rootDir: string): Promise<void> {
  * In an app there is one nitro; these aliases make it so here.
  */
 async function nuxt5NitroAliases(): Promise<Record<string, string>> {
-  const nitroServer = packageDir('@nuxt/nitro-server', join(NUXT_NIGHTLY, 'package.json'))
-  const nitro = packageDir('nitro', join(nitroServer, 'package.json'))
+  const nitro = nuxt5Nitro()
   const { exports } = JSON.parse(await readFile(join(nitro, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }
   const builderOnly = new Set(['./builder', './vite', './vite/types', './types', './tsconfig', './package.json'])
   const aliases: Record<string, string> = {}
