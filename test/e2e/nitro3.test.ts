@@ -79,6 +79,17 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
     expect(replay.headers.getSetCookie()).toEqual([])
   })
 
+  it('[Nitro 3 beta] defineCachedHandler: the devices helpers there see the anonymous session too, never the visitor\'s devices', async () => {
+    const dora = client()
+    expect(await dora.json('/api/sign-in?name=dora')).toEqual({ userId: 'dora' })
+    // A fresh cache entry: the first request that fills it is Dora's.
+    await server.stop()
+    server = await startServer(entry, { cwd, env: { NUXT_SESSION_SECRET: SECRET } })
+    const again = new Client(server.url)
+    again.jar.set('__Host-sid', dora.jar.get('__Host-sid')!)
+    expect(await again.json('/api/cached-handler')).toMatchObject({ user: null, contextUser: null, devices: 0 })
+  })
+
   it('[Nitro 3 beta] useServerSession() without an event explains how to fix it (async context off)', async () => {
     const body = await client().json('/api/no-event')
     expect(body.ok).toBe(false)

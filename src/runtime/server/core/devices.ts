@@ -1,7 +1,7 @@
 import type { SessionEvent } from './host'
 import type { ServerSession, SessionData } from '../../types'
 import { SessionConfigError } from './errors'
-import { getMountedSession } from './session'
+import { handlerSession } from './session'
 import type { SessionState, UserSession } from './session'
 
 /**
@@ -10,7 +10,7 @@ import type { SessionState, UserSession } from './session'
  */
 
 function _state(event: SessionEvent): SessionState {
-  const state = getMountedSession(event)
+  const state = handlerSession(event)
   if (!state) throw new SessionConfigError('Mount the session first: await useSession(event, options).')
   return state
 }

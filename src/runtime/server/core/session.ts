@@ -15,7 +15,7 @@ const ANONYMOUS = Symbol.for('nuxt-server-session:anonymous')
 
 type Data = Record<string, unknown>
 type EventWithState = SessionEvent & { [STATE]?: SessionState }
-type ContextWithState = Record<PropertyKey, unknown> & { [CONTEXT_STATE]?: SessionState, [ANONYMOUS]?: ServerSession, sessionHandler?: unknown }
+type ContextWithState = Record<PropertyKey, unknown> & { [CONTEXT_STATE]?: SessionState, [ANONYMOUS]?: SessionState, sessionHandler?: unknown }
 
 /** Placeholders until a session is loaded or started; replaced, never changed in place. */
 const EMPTY_DATA: Data = Object.freeze({}) as Data
@@ -77,7 +77,11 @@ function _sessionHandler(this: ContextWithState): ServerSession | undefined {
 
 /** The anonymous, unsaveable session a cached handler gets on this context. */
 function _anonymous(context: ContextWithState, state: SessionState): ServerSession {
-  context[ANONYMOUS] ??= new SessionState(state.host, state.event, state.config, true).session
+  return _anonymousState(context, state).session
+}
+
+function _anonymousState(context: ContextWithState, state: SessionState): SessionState {
+  context[ANONYMOUS] ??= new SessionState(state.host, state.event, state.config, true)
   return context[ANONYMOUS]
 }
 
@@ -88,6 +92,17 @@ function _replaceSessionHandler(this: ContextWithState, value: unknown): void {
 /** The session mounted on `event`, if `useSession` was called in this request. */
 export function getMountedSession(event: SessionEvent): SessionState | undefined {
   return (event as EventWithState)[STATE]
+}
+
+/**
+ * The session a handler running now on `event` may use: the mounted one, or, inside a cached
+ * handler that runs on the visitor's own event (h3 2), the anonymous one (what `useSession`
+ * gives there), so that no helper reads the visitor's session into a shared response.
+ */
+export function handlerSession(event: SessionEvent): SessionState | undefined {
+  const state = getMountedSession(event)
+  if (!state || state.detached || !state.host.inCachedHandler(event)) return state
+  return _anonymousState(event.context as ContextWithState, state)
 }
 
 /**
