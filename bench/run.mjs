@@ -3,7 +3,7 @@
 // (1 cycle of 2 s, no peers, no growth, about 4 minutes once the apps are built; the first run
 // builds them and dist/, about 2 minutes).
 // Flags: --rebuild, --only=<server,...>, --cycles=N, --duration=S, --growth=N, --no-growth,
-// --profile, --no-profile, --out=<dir>.
+// --profile, --no-profile, --out=<dir>, --no-pin (the server is pinned to its own core by default).
 //
 // Builds the apps under bench/apps (only those that changed), starts the benchmark's own
 // redis-server, then, per cycle, starts each server in turn on a free loopback port, creates
@@ -11,7 +11,7 @@
 // process, 10 connections) and stops it. Medians over the cycles go to bench/results.json and
 // bench/RESULTS.md (a quick run writes under bench/.tmp/quick/ instead), with the cost of cookie
 // parsing on normal and hostile headers (bench/lib/cookie-parse.mjs), timed in this process.
-import { fork } from 'node:child_process'
+import { execFileSync, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
@@ -39,6 +39,7 @@ const { values: flags } = parseArgs({
     'profile': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'out': { type: 'string' },
+    'no-pin': { type: 'boolean', default: false },
   },
 })
 
@@ -62,9 +63,33 @@ const t0 = Date.now()
 const log = message => console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${message}`)
 
 // ---------------------------------------------------------------------------------------------
+// Cores: the server under test gets the last core to itself; the load generator, this process
+// and the benchmark's Redis share the others (`taskset`), so that the server's figures do not
+// depend on where the scheduler put the load generator. Off with --no-pin, or without taskset
+// or a second core.
+
+const PIN = (() => {
+  if (flags['no-pin'] || availableParallelism() < 2) return undefined
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+  }
+  catch {
+    return undefined
+  }
+  const last = availableParallelism() - 1
+  return { server: String(last), others: last === 1 ? '0' : `0-${last - 1}` }
+})()
+
+/** Moves a running process, all its threads, to `cores`. */
+function pinTo(pid, cores) {
+  if (PIN && pid) execFileSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { stdio: 'ignore' })
+}
+
+// ---------------------------------------------------------------------------------------------
 // The load generator, in its own process.
 
 const worker = fork(join(ROOT, 'bench/lib/load-worker.mjs'), [], { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+pinTo(worker.pid, PIN?.others)
 let nextId = 0
 const pending = new Map()
 worker.on('message', ({ id, result, error }) => {
@@ -128,7 +153,8 @@ async function start(server, { redis, extraEnv = {} } = {}) {
   for (const target of server.targets) {
     if (target.redisPrefix) await redis.deletePrefix(target.redisPrefix)
   }
-  return await startServer(entryOf(server.build), { cwd, env, timeout: 30_000 })
+  // taskset execs the server: the process (and its pid) is the server's own.
+  return await startServer(entryOf(server.build), { cwd, env, timeout: 30_000, ...(PIN ? { command: ['taskset', '-c', PIN.server, process.execPath] } : {}) })
 }
 
 async function stop(server, process_, redis) {
@@ -379,7 +405,7 @@ async function profile(plan, redis) {
 async function main() {
   const results = {
     mode: MODE.name,
-    settings: { ...MODE, connections: CONNECTIONS },
+    settings: { ...MODE, connections: CONNECTIONS, pinning: PIN ?? null },
     date: new Date().toISOString(),
     machine: await machine(),
     timings: {},
@@ -391,11 +417,14 @@ async function main() {
   }
   log(`mode ${MODE.name}: ${MODE.cycles} cycle(s), ${MODE.duration} s per scenario, ${CONNECTIONS} connections`)
   const redis = await startRedis()
+  pinTo(redis.pid, PIN?.others)
   results.machine.redis = redis.version
   log(`private redis-server ${redis.version} on ${redis.url}`)
   try {
     let phase = Date.now()
     results.builds = await buildAll({ redisUrl: redis.url, force: flags.rebuild, log })
+    // After the builds (which use every core): this process joins the load generator's cores.
+    pinTo(process.pid, PIN?.others)
     results.timings.buildSeconds = (Date.now() - phase) / 1000
     log(`builds ready (${results.timings.buildSeconds.toFixed(0)} s)`)
 
