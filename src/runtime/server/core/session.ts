@@ -37,8 +37,8 @@ export function mountSession<T = SessionData>(host: SessionHost, event: SessionE
   if (mounted) {
     // h3 2 runs a cached handler on the visitor's own event (with a cookie-less request): a
     // session mounted before it, by a middleware, must not be handed to it.
-    if (!mounted.detached && host.inCachedHandler(event)) return mounted.ready.then(() => _anonymous(event.context as ContextWithState, mounted)) as unknown as Promise<ServerSession<T>>
-    return mounted.ready as unknown as Promise<ServerSession<T>>
+    const usable = handlerSession(event)!
+    return (usable === mounted ? mounted.ready : mounted.ready.then(() => usable.session)) as unknown as Promise<ServerSession<T>>
   }
   // A cached handler runs on an event of its own that shares the visitor's context: a session
   // mounted there (by a middleware) lends its options, never its data.
