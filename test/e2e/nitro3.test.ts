@@ -56,6 +56,23 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
     expect(await again.json('/api/me')).toMatchObject({ user: 'erin' })
   })
 
+  it('[Nitro 3 beta] two instances on one SQLite database: a sign-in on one is read on the other, a sign-out on the other ends it on both', async () => {
+    const other = await startServer(entry, { cwd, env: { NUXT_SESSION_SECRET: SECRET } })
+    try {
+      const a = client()
+      await a.fetch('/api/login?name=olga')
+      const b = new Client(other.url)
+      b.jar.set('__Host-sid', a.jar.get('__Host-sid')!)
+      expect(await b.json('/api/visits')).toMatchObject({ visits: 1, isNew: false })
+      expect(await a.json('/api/me')).toMatchObject({ user: 'olga', visits: 1 })
+      expect((await b.fetch('/api/logout')).status).toBe(302)
+      expect(await a.json('/api/me')).toMatchObject({ user: null })
+    }
+    finally {
+      await other.stop()
+    }
+  })
+
   it('[Nitro 3 beta] a cache route rule: the handler gets an anonymous session, the response no cookie, the next visitor the same cached body', async () => {
     const alice = client()
     await alice.fetch('/api/login?name=alice')
