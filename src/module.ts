@@ -1,5 +1,5 @@
 import { addNitroPlugin, addServerImports, defineNuxtModule } from '@nuxt/kit'
-import { SERVER_IMPORTS, aliasMissingIoredis, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
+import { SERVER_IMPORTS, aliasMissingClients, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions } from './types'
 // Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
 import type {} from '@nuxt/nitro-server/augments'
@@ -25,7 +25,7 @@ export default defineNuxtModule<ModuleOptions>({
     const paths = runtimePaths(import.meta.url)
     nuxt.hook('nitro:init', (nitro) => {
       mountDefaultStorage(nitro, runtimeConfig.session!.storage, paths.sqliteDriver)
-      aliasMissingIoredis(nitro, paths.ioredisStub)
+      aliasMissingClients(nitro, paths)
     })
     // One plugin per server generation: Nuxt 4 runs Nitro 2 (h3 1), Nuxt 5 Nitro 3 (h3 2).
     addNitroPlugin({ nitro2: paths.pluginV2, nitro3: paths.pluginV3 })

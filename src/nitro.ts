@@ -1,5 +1,5 @@
 import type { NitroModule } from 'nitropack/types'
-import { aliasMissingIoredis, mountDefaultStorage, registerRuntime, runtimePaths, sessionRuntimeConfig } from './setup'
+import { aliasMissingClients, mountDefaultStorage, registerRuntime, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions, SessionRuntimeConfig } from './types'
 
 export type { ModuleOptions, ModuleCookieOptions, SessionRuntimeConfig } from './types'
@@ -34,7 +34,7 @@ const module: NitroModule = {
     runtimeConfig.nitro.envPrefix ??= 'NUXT_'
     const paths = runtimePaths(import.meta.url)
     mountDefaultStorage(nitro, runtimeConfig.session.storage, paths.sqliteDriver)
-    aliasMissingIoredis(nitro, paths.ioredisStub)
+    aliasMissingClients(nitro, paths)
     registerRuntime(nitro, paths)
   },
 }

@@ -17,7 +17,7 @@ export const logger = consola.withTag('nuxt-server-session')
  * the module entry that calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside
  * `dist/runtime`, while this file may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { runtimeDir: string, pluginV2: string, pluginV3: string, utils: string, ioredisStub: string, sqliteDriver: string } {
+export function runtimePaths(entryUrl: string): { runtimeDir: string, pluginV2: string, pluginV3: string, utils: string, ioredisStub: string, pgStub: string, sqliteDriver: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
   return {
     runtimeDir,
@@ -25,6 +25,7 @@ export function runtimePaths(entryUrl: string): { runtimeDir: string, pluginV2: 
     pluginV3: `${runtimeDir}/server/nitro/plugin-v3`,
     utils: `${runtimeDir}/server/nitro/utils`,
     ioredisStub: `${runtimeDir}/server/stores/ioredis-missing`,
+    pgStub: `${runtimeDir}/server/stores/pg-missing`,
     sqliteDriver: `${runtimeDir}/server/storage/sqlite`,
   }
 }
@@ -35,15 +36,19 @@ export function nitroMajor(nitro: { meta?: { majorVersion?: number } }): number 
 }
 
 /**
- * The Redis store is chosen at run time, so its code is always in the server bundle. Apps
- * without ioredis get a stand-in that explains what to install, instead of a failed build.
+ * The Redis and PostgreSQL stores are chosen at run time, so their code is always in the server
+ * bundle. Apps without ioredis or pg get a stand-in that explains what to install, instead of a
+ * failed build.
  */
-export function aliasMissingIoredis(nitro: Nitro, stub: string): void {
-  try {
-    createRequire(join(nitro.options.rootDir, 'package.json')).resolve('ioredis')
-  }
-  catch {
-    nitro.options.alias.ioredis ??= stub
+export function aliasMissingClients(nitro: Nitro, paths: { ioredisStub: string, pgStub: string }): void {
+  const require = createRequire(join(nitro.options.rootDir, 'package.json'))
+  for (const [name, stub] of [['ioredis', paths.ioredisStub], ['pg', paths.pgStub]] as const) {
+    try {
+      require.resolve(name)
+    }
+    catch {
+      nitro.options.alias[name] ??= stub
+    }
   }
 }
 /** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
@@ -72,6 +77,7 @@ export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<S
     storage: DEFAULTS.storage,
     sweepInterval: DEFAULTS.sweepInterval,
     redis: { url: '', cluster: '', sentinels: '', sentinelName: 'mymaster', password: '', tls: false, prefix: DEFAULTS.prefix },
+    postgres: { url: '', schema: '', table: '', poolSize: 0, tls: false, createTable: true, prepare: true },
     sqlite: { path: '' },
     devices: { userAgent: false, ip: false },
     maxSessionsPerUser: 0,

@@ -1,6 +1,6 @@
-import type { ModuleCookieOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
+import type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
 
-export type { ModuleCookieOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
+export type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
 
 /**
  * Options of the Nuxt module (`session` key of nuxt.config) and of the standalone Nitro module
@@ -76,6 +76,12 @@ export interface ModuleOptions {
    * var (`NUXT_SESSION_REDIS_URL`, `NUXT_SESSION_REDIS_CLUSTER`, `NUXT_SESSION_REDIS_SENTINELS`).
    */
   redis?: ModuleRedisOptions
+  /**
+   * Keep sessions in PostgreSQL with `PostgresSessionStore` (one statement per read and per
+   * write, the data in a `jsonb` column) instead of the storage mount. Read when the server
+   * starts: set the address by env var (`NUXT_SESSION_POSTGRES_URL`).
+   */
+  postgres?: ModulePostgresOptions
   /** Where the default SQLite database lives (`NUXT_SESSION_SQLITE_PATH`, read at start). */
   sqlite?: ModuleSqliteOptions
   /**

@@ -19,6 +19,8 @@ export { default as sessionSqliteDriver, SqliteBusyError, SqliteStoreError } fro
 export type { SessionSqliteDriver, SessionSqliteDriverOptions } from './server/storage/sqlite'
 export { RedisSessionStore } from './server/stores/redis'
 export type { RedisSessionStoreOptions } from './server/stores/redis'
+export { PostgresSessionStore } from './server/stores/postgres'
+export type { PostgresQueryable, PostgresSessionStoreOptions } from './server/stores/postgres'
 export { decodeSessionRecord, encodeSessionRecord } from './server/core/store'
 export type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from './server/core/store'
 export { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionLimitError, SessionRecordError, SessionStoreError } from './server/core/errors'

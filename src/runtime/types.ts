@@ -271,6 +271,8 @@ export interface SessionRuntimeConfig {
   sweepInterval: number
   /** A Redis store instead of the storage mount, when any address is set. */
   redis: Required<ModuleRedisOptions>
+  /** A PostgreSQL store instead of the storage mount, when `url` is set. */
+  postgres: Required<ModulePostgresOptions>
   /** The default SQLite database; `path` empty: `.data/session/sessions.sqlite`. */
   sqlite: Required<ModuleSqliteOptions>
   devices: { userAgent: boolean, ip: boolean }
@@ -287,6 +289,29 @@ export interface ModuleSqliteOptions {
    * @default ''
    */
   path?: string
+}
+
+/**
+ * PostgreSQL for sessions (`PostgresSessionStore`), chosen when the server starts: set `url`, in
+ * config or by env var (`NUXT_SESSION_POSTGRES_URL`), and sessions go to that database instead
+ * of the storage mount. Needs `pg` installed. Every key has its env var:
+ * `NUXT_SESSION_POSTGRES_SCHEMA`, `..._TABLE`, `..._POOL_SIZE`, `..._TLS`, `..._CREATE_TABLE`, `..._PREPARE`.
+ */
+export interface ModulePostgresOptions {
+  /** `postgres://user:password@host:5432/database` (`?sslmode=require` works too). @default '' */
+  url?: string
+  /** The table's schema (it must exist). @default 'public' */
+  schema?: string
+  /** The table. @default 'nss_sessions' */
+  table?: string
+  /** Connections per server process. @default 10 */
+  poolSize?: number
+  /** TLS: `true` verifies the server's certificate, `'no-verify'` only encrypts. @default false */
+  tls?: boolean | 'no-verify' | 'true' | 'false'
+  /** Create the table on first use when it is missing (off: run the README's SQL in a migration). @default true */
+  createTable?: boolean | 'true' | 'false'
+  /** Named prepared statements; off behind a PgBouncer older than 1.21 in transaction mode. @default true */
+  prepare?: boolean | 'true' | 'false'
 }
 
 /**

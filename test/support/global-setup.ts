@@ -2,11 +2,11 @@
  * The vitest global setup: provides every service the run needs before any test file starts (the
  * workers, forked afterwards, and the servers they spawn inherit `process.env`), and stops what it
  * started at the end. A missing piece stops the run at once with one line naming it.
- * A new service (PostgreSQL, ...) is one more `provide...()` in test/support/provide.ts, added below.
+ * A new service is one more `provide...()` in test/support/provide.ts, added below.
  */
 import { fileURLToPath } from 'node:url'
 import type { TestProject } from 'vitest/node'
-import { provideChromium, provideRedis, SetupError } from './provide.ts'
+import { provideChromium, providePostgres, provideRedis, SetupError } from './provide.ts'
 import type { Provided } from './provide.ts'
 
 const BROWSER_TEST = fileURLToPath(new URL('../e2e/browser.test.ts', import.meta.url))
@@ -29,6 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   try {
     started.push(await provideRedis())
+    started.push(await providePostgres())
     if (await runsBrowserTest(project)) started.push(await provideChromium())
   }
   catch (error) {

@@ -12,6 +12,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import pg from 'pg'
+import { postgresBinDir, startPostgresServer } from './postgres.ts'
 import { freePort, redisBinaries, startRedisServer } from './redis.ts'
 
 const TAG = '[nuxt-server-session tests]'
@@ -128,6 +130,52 @@ export async function provideRedis(): Promise<Provided> {
     await rm(dir, { recursive: true, force: true })
     process.off('exit', removeDir)
     throw new SetupError(`the tests' private redis-server did not start: ${firstLine(error)}`)
+  }
+}
+
+/** Resolves once the PostgreSQL at `url` answers a query; a SetupError after `ms` ms. */
+async function checkPostgres(url: string, ms = 5000): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: ms, query_timeout: ms })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+  }
+  catch (error) {
+    throw new SetupError(`NSS_TEST_POSTGRES_URL does not answer within ${ms} ms (${firstLine(error)}): start that PostgreSQL, or unset NSS_TEST_POSTGRES_URL to let the tests start their own`)
+  }
+  finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/**
+ * PostgreSQL: `NSS_TEST_POSTGRES_URL` when set (a role that may create schemas and databases;
+ * the tests only ever drop what they created), else a private server (`initdb` into a temporary
+ * directory, on a free 127.0.0.1 port, as the postgres user when this runs as root), whose URL
+ * is then put in `process.env.NSS_TEST_POSTGRES_URL`. Installs postgresql on Debian as root
+ * when missing. The private server trades durability for speed (fsync off): nothing in it outlives the run.
+ */
+export async function providePostgres(): Promise<Provided> {
+  const configured = process.env.NSS_TEST_POSTGRES_URL
+  if (configured) {
+    await checkPostgres(configured)
+    return { stop: async () => {} }
+  }
+  if (!postgresBinDir() && canApt()) aptInstall(['postgresql'])
+  if (!postgresBinDir()) throw new SetupError('PostgreSQL not found (initdb and postgres): install it (Debian: apt-get install -y postgresql) or set NSS_TEST_POSTGRES_URL')
+  try {
+    const server = await startPostgresServer(await freePort(), { settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } })
+    process.env.NSS_TEST_POSTGRES_URL = server.url
+    return {
+      stop: async () => {
+        if (process.env.NSS_TEST_POSTGRES_URL === server.url) delete process.env.NSS_TEST_POSTGRES_URL
+        await server.stop()
+      },
+    }
+  }
+  catch (error) {
+    throw new SetupError(`the tests' private PostgreSQL did not start: ${firstLine(error)}`)
   }
 }
 

@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Cluster as MissingCluster, Redis as MissingRedis } from '../../src/runtime/server/stores/ioredis-missing'
-import { aliasMissingIoredis, logger, mountDefaultStorage, sessionRuntimeConfig } from '../../src/setup'
+import MissingPg, { Pool as MissingPool } from '../../src/runtime/server/stores/pg-missing'
+import { aliasMissingClients, logger, mountDefaultStorage, sessionRuntimeConfig } from '../../src/setup'
 
 /** The module's SQLite driver, as `runtimePaths` gives it. */
 const SQLITE_DRIVER = '/pkg/runtime/server/storage/sqlite'
+/** Stand-ins for the optional clients, as `runtimePaths` gives them. */
+const STUBS = { ioredisStub: '/stub/ioredis', pgStub: '/stub/pg' }
 
 function nitroWith(options: { preset: string, dev?: boolean, storage?: Record<string, unknown>, devStorage?: Record<string, unknown> }): Nitro {
   return { options: { rootDir: '/app', dev: false, storage: {}, devStorage: {}, ...options } } as unknown as Nitro
@@ -78,16 +81,18 @@ describe('[nuxt-server-session] module setup', () => {
     try {
       await writeFile(join(bare, 'package.json'), '{"name":"bare"}')
       const without = { options: { rootDir: bare, alias: {} as Record<string, string> } } as unknown as Nitro
-      aliasMissingIoredis(without, '/stub')
-      expect(without.options.alias.ioredis).toBe('/stub')
+      aliasMissingClients(without, STUBS)
+      expect(without.options.alias).toStrictEqual({ ioredis: '/stub/ioredis', pg: '/stub/pg' })
       const withIt = { options: { rootDir: fileURLToPath(new URL('../..', import.meta.url)), alias: {} as Record<string, string> } } as unknown as Nitro
-      aliasMissingIoredis(withIt, '/stub')
-      expect(withIt.options.alias.ioredis).toBeUndefined()
+      aliasMissingClients(withIt, STUBS)
+      expect(withIt.options.alias).toStrictEqual({})
     }
     finally {
       await rm(bare, { recursive: true, force: true })
     }
     expect(() => new MissingRedis('redis://127.0.0.1')).toThrow(/npm install ioredis/)
     expect(() => new MissingCluster([])).toThrow(/npm install ioredis/)
+    expect(() => new MissingPool({})).toThrow(/npm install pg/)
+    expect(() => new MissingPg.Client({})).toThrow(/npm install pg/)
   })
 })

@@ -1,7 +1,9 @@
+import { DEFAULTS } from '../../defaults'
 import type { SessionOptions, SessionRuntimeConfig } from '../../types'
 import { consoleLogger, resolveConfig } from '../core/config'
 import { SessionConfigError } from '../core/errors'
 import type { SessionSqliteDriver } from '../storage/sqlite'
+import { PostgresSessionStore } from '../stores/postgres'
 import { UnstorageSessionStore } from '../stores/unstorage'
 import { bindNitro, sessionOptions } from './utils'
 import type { NitroBinding } from './utils'
@@ -29,6 +31,7 @@ export function startSessions(binding: NitroBinding): void {
   // The Redis store's client would keep the process running after the server's graceful
   // shutdown; a store the app made and passed in is the app's to close.
   if (typeof closable?.close === 'function') binding.onClose(() => closable.close!())
+  if (options?.store instanceof PostgresSessionStore && !binding.prerender) _startPostgres(options.store, (binding.runtimeConfig() as { session: Partial<SessionRuntimeConfig> }).session.sweepInterval)
   if (!(options?.store instanceof UnstorageSessionStore)) return
   const { store } = options
   if (!binding.prerender) _openSqlite(binding, store, resolveConfig(options).storeTimeout)
@@ -37,6 +40,23 @@ export function startSessions(binding: NitroBinding): void {
     consoleLogger.warn(`No storage is mounted at "${store.prefix}": sessions go to the root storage (memory by default). Mount one there, or set NUXT_SESSION_STORAGE to a mount that exists.`)
   }
   _scheduleSweep(binding, store)
+}
+
+/**
+ * PostgreSQL is checked at start without holding the server up (the database may come up after
+ * it; the pool connects when it can): a wrong address, password, database or grant is said in
+ * the log at once, naming the setting. Expired rows are swept on a schedule.
+ */
+function _startPostgres(store: PostgresSessionStore, sweepInterval: number | undefined): void {
+  store.check().catch((error: unknown) => {
+    consoleLogger.error(`PostgreSQL sessions are not available yet: ${(error as Error)?.message ?? error}. Requests that need a session answer 503 until they are.`)
+  })
+  const interval = (sweepInterval ?? DEFAULTS.sweepInterval) * 1000
+  if (!interval || typeof setInterval !== 'function') return
+  const timer = setInterval(() => {
+    store.sweep().catch(error => consoleLogger.error('Sweeping expired sessions failed', (error as Error)?.message))
+  }, interval)
+  ;(timer as { unref?: () => void }).unref?.()
 }
 
 /** workerd, the runtime of Cloudflare Workers (`navigator.userAgent`, on since compatibility date 2022-03-21). */

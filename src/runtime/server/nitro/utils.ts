@@ -9,6 +9,7 @@ import { listSessions, revokeSession, revokeSessions, signInSession } from '../c
 import type { UserSession } from '../core/devices'
 import type { SessionEvent } from '../core/host'
 import { mountSession } from '../core/session'
+import { postgresStoreFromConfig } from '../stores/postgres-config'
 import { redisStoreFromConfig } from '../stores/redis-config'
 import { UnstorageSessionStore } from '../stores/unstorage'
 
@@ -158,8 +159,7 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
     throw new SessionConfigError(MISSING_SECRET)
   }
   const options: SessionOptions = {
-    store: redisStoreFromConfig(config.redis, config.ttl)
-      ?? new UnstorageSessionStore(binding.storage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
+    store: _chosenStore(config) ?? new UnstorageSessionStore(binding.storage(), { prefix: config.storage, ttl: config.ttl, sweepInterval: config.sweepInterval }),
     secret,
     ...(config.name ? { name: config.name } : {}),
     cookie: {
@@ -186,6 +186,16 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
   }
   cached = { source, options }
   return options
+}
+
+/** The dedicated store the runtime config names (PostgreSQL or Redis), if any; never both. */
+function _chosenStore(config: SessionRuntimeConfig): SessionOptions['store'] | undefined {
+  const redis = redisStoreFromConfig(config.redis, config.ttl)
+  const postgres = postgresStoreFromConfig(config.postgres, config.ttl, config.storeTimeout)
+  if (redis && postgres) {
+    throw new SessionConfigError('Both a Redis address (NUXT_SESSION_REDIS_*) and NUXT_SESSION_POSTGRES_URL are set: sessions are kept in one store. Unset one of them.')
+  }
+  return postgres ?? redis
 }
 
 /**

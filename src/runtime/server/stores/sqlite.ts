@@ -3,6 +3,7 @@ import { RecordTexts, decodeSessionRecord, encodeSessionRecord } from '../core/s
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
 import { SqliteBusyError, whenFree } from '../storage/sqlite'
 import type { SqliteSessions } from '../storage/sqlite'
+import { indexFromRows, sweepInBatches } from './rows'
 
 /** Rows looked at per sweep step (a page in key order); each step is one short statement, with a pause between steps. */
 export const SWEEP_BATCH = 1000
@@ -21,7 +22,6 @@ export interface SqliteSessionStoreOptions {
   busyTimeout?: number
 }
 
-const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms))
 /**
  * The session store on the module's SQLite driver, used by `UnstorageSessionStore` when its
  * prefix is mounted there. Every operation is one statement or one `BEGIN IMMEDIATE`
@@ -101,13 +101,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async indexList(userKey: string): Promise<Record<string, SessionIndexEntry>> {
-    const rows = await this._retry(() => this.db.indexList(userKey, this.keyPrefix))
-    const index: Record<string, SessionIndexEntry> = {}
-    for (const row of rows) {
-      const key = row.key.slice(this.keyPrefix.length)
-      index[key.slice(-24)] = { key, createdAt: row.signedInAt ?? 0, ...(row.label ? { label: row.label } : {}) }
-    }
-    return index
+    return indexFromRows(await this._retry(() => this.db.indexList(userKey, this.keyPrefix)), this.keyPrefix)
   }
 
   async indexRemove(userKey: string, handles: readonly string[]): Promise<void> {
@@ -127,16 +121,14 @@ export class SqliteSessionStore implements SessionStore {
     // In the database's maintenance thread when there is one: nothing of it on the event loop.
     const inThread = onBatch ? undefined : this.db.sweepInThread(this.keyPrefix, now, SWEEP_BATCH)
     if (inThread) return inThread
-    let removed = 0
-    for (let after: string | undefined = this.keyPrefix; after !== undefined;) {
-      const from: string = after
+    let after: string | undefined = this.keyPrefix
+    return sweepInBatches(async () => {
+      const from = after!
       const page = await this._retry(() => this.db.sweepPage(this.keyPrefix, from, now, SWEEP_BATCH))
-      removed += page.removed
       onBatch?.(page.removed)
       after = page.last
-      if (after !== undefined) await sleep(0)
-    }
-    return removed
+      return { removed: page.removed, more: after !== undefined }
+    })
   }
 
   /**
