@@ -4,15 +4,22 @@
  * top-level keys into a `jsonb` column. Reports operations per second and this process's CPU
  * time per operation (the client's cost on the event loop), for each client, on the same table.
  *
- *   NSS_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:pg-clients
+ *   npm run bench:pg-clients   # this process on core 1 (taskset), its private PostgreSQL on core 0
  *
- * Runs in its own schema (`nss_pgclients_<random>`), dropped at the end; bounded in count.
+ * Starts a private PostgreSQL with default (durable) settings, or uses NSS_BENCH_POSTGRES_URL
+ * (in a schema of its own, dropped at the end). Bounded in count.
  */
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import postgres from 'postgres'
+import { startPostgresServer } from '../test/support/postgres.ts'
+import { freePort } from '../test/support/redis.ts'
 
-const URL_ = process.env.NSS_BENCH_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
+const server = process.env.NSS_BENCH_POSTGRES_URL ? undefined : await startPostgresServer(await freePort())
+// The server (and its backends, forked from it) on core 0; this process is on core 1.
+if (server) spawnSync('taskset', ['-acp', '0', String(server.child.pid)], { stdio: 'ignore' })
+const URL_ = process.env.NSS_BENCH_POSTGRES_URL || server!.url
 const OPS = Number(process.env.OPS || 20_000)
 const CONCURRENCY = 32
 const POOL = 10
@@ -78,4 +85,5 @@ try {
 finally {
   await admin.query(`DROP SCHEMA ${schema} CASCADE`)
   await admin.end()
+  await server?.stop()
 }
