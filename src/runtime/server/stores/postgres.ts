@@ -38,10 +38,11 @@ export interface PostgresSessionStoreOptions {
    */
   tls?: boolean | 'no-verify'
   /**
-   * For the pool the store makes from a URL: how long a statement may run on the server
-   * (`statement_timeout`, so the server cancels it) and how long to wait for a connection, in
-   * ms. Keep it at most the session's `storeTimeout`, which answers the request with a 503:
-   * a statement still running after that could land after the client was told it failed.
+   * For the pool the store makes from a URL, in ms: the longest an operation may take, half of
+   * it waiting for a connection (`connectionTimeoutMillis`), half running on the server
+   * (`statement_timeout` and `lock_timeout`, so the server cancels it). Keep it at most the
+   * session's `storeTimeout`, which answers the request with a 503: then a write the client
+   * was told failed cannot land later.
    * @default 5000 (the modules set it to `storeTimeout`)
    */
   timeout?: number
@@ -156,16 +157,17 @@ export class PostgresSessionStore implements SessionStore {
       ? Promise.resolve(source())
       : import('pg').then((module) => {
           const { Pool } = ((module as unknown as { default?: typeof module }).default ?? module) as typeof import('pg')
-          const timeout = this.options.timeout ?? DEFAULTS.storeTimeout
+          // Waiting for a connection, then running: each half, so that both end within it.
+          const half = Math.max(1, Math.floor((this.options.timeout ?? DEFAULTS.storeTimeout) / 2))
           const tls = this.options.tls
           const pool = new Pool({
             connectionString: source as string,
             max: this.options.poolSize ?? 10,
-            connectionTimeoutMillis: timeout,
+            connectionTimeoutMillis: half,
             // The server cancels a statement still running when the request was answered 503.
-            statement_timeout: timeout,
-            lock_timeout: timeout,
-            idle_in_transaction_session_timeout: timeout,
+            statement_timeout: half,
+            lock_timeout: half,
+            idle_in_transaction_session_timeout: half,
             application_name: 'nuxt-server-session',
             ...(tls ? { ssl: tls === 'no-verify' ? { rejectUnauthorized: false } : {} } : {}),
             ...this.options.poolOptions,
