@@ -1,4 +1,3 @@
-import type { Pool, PoolConfig } from 'pg'
 import { DEFAULTS } from '../../defaults'
 import { SessionConfigError, SessionRecordError } from '../core/errors'
 import { isPlainObject, parseJsonValue } from '../core/store'
@@ -8,6 +7,12 @@ import { indexFromRows, sweepInBatches } from './rows'
 /** Anything with node-postgres's `query(config)`: a `pg.Pool`, a `pg.Client`, a `PoolClient`. */
 export interface PostgresQueryable {
   query: (config: { text: string, values?: unknown[], name?: string }) => Promise<{ rows: Record<string, unknown>[], rowCount: number | null }>
+}
+
+/** What the store uses of the `pg.Pool` it makes (no pg types in this package's own: `@types/pg` is the app's choice). */
+interface MadePool extends PostgresQueryable {
+  on: (event: 'error', listener: (error: Error) => void) => unknown
+  end: () => Promise<void>
 }
 
 /** Options of {@link PostgresSessionStore}. */
@@ -52,8 +57,8 @@ export interface PostgresSessionStoreOptions {
    * @default true
    */
   prepare?: boolean
-  /** More node-postgres pool options for the pool made from a URL. */
-  poolOptions?: PoolConfig
+  /** More node-postgres pool options (`pg.PoolConfig`) for the pool made from a URL. */
+  poolOptions?: Record<string, unknown>
   /** The clock that decides whether a record has ended, in ms. Only for tests. @default Date.now */
   now?: () => number
 }
@@ -111,7 +116,7 @@ export class PostgresSessionStore implements SessionStore {
   private readonly now: () => number
   private readonly sql: ReturnType<typeof _statements>
   private client?: PostgresQueryable
-  private made?: Pool
+  private made?: MadePool
   private connecting?: Promise<PostgresQueryable>
   private ready?: Promise<void>
   private closed = false
@@ -156,7 +161,7 @@ export class PostgresSessionStore implements SessionStore {
     this.connecting ??= (typeof source === 'function'
       ? Promise.resolve(source())
       : import('pg').then((module) => {
-          const { Pool } = ((module as unknown as { default?: typeof module }).default ?? module) as typeof import('pg')
+          const { Pool } = ((module as { default?: unknown }).default ?? module) as { Pool: new (config: Record<string, unknown>) => MadePool }
           // Waiting for a connection, then running: each half, so that both end within it.
           const half = Math.max(1, Math.floor((this.options.timeout ?? DEFAULTS.storeTimeout) / 2))
           const tls = this.options.tls
