@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { nuxt5Nitro } from '../support/nuxt-build'
 import { baseEnv, run, runOk, startServer, stopAll } from '../support/process'
 import { Client, parseSetCookie } from '../support/server'
+import { postgresAddress } from '../support/services'
 
 // The published artifact, as the README's users get it: `npm pack` of a fresh build, extracted
 // into the node_modules of fresh apps that name the package (no alias, no path to src/). The
@@ -152,6 +153,31 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
     await server.stop()
   }
 
+  /**
+   * A server of an app installed without pg (`omit: ['pg']`), started with NUXT_SESSION_POSTGRES_URL:
+   * it built and starts, a route that needs the session answers 503 (no cookie), and the log says
+   * to install pg. The schema named does not exist, so nothing would be created even if pg were there.
+   */
+  async function answers503WithoutPg(entry: string, cwd: string, path: string): Promise<void> {
+    expect(existsSync(join(cwd, 'node_modules/pg'))).toBe(false)
+    const server = await startServer(entry, {
+      cwd,
+      env: { NUXT_SESSION_SECRET: SECRET, NUXT_SESSION_POSTGRES_URL: postgresAddress().url, NUXT_SESSION_POSTGRES_SCHEMA: `nss_e2e_absent_${process.pid}` },
+    })
+    try {
+      const res = await new Client(server.url).fetch(path)
+      expect(res.status).toBe(503)
+      expect(res.headers.getSetCookie()).toEqual([])
+      const deadline = Date.now() + 10_000
+      while (!server.output().includes('npm install pg') && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+      expect(server.output()).toContain('PostgreSQL sessions need the pg package: npm install pg, then rebuild.')
+      expect(server.child.exitCode).toBeNull()
+    }
+    finally {
+      await server.stop()
+    }
+  }
+
   beforeAll(async () => {
     // The apps must get the packed copy: nothing else may answer to the package name.
     expect(existsSync(join(ROOT, 'node_modules', PKG))).toBe(false)
@@ -209,12 +235,17 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
       expect(setup['server/api/visits.get.ts']).toMatch(/^export default defineEventHandler\(/)
       const files = { ...setup, 'server/api/login.post.ts': helpers['server/api/login.post.ts']!, 'server/api/logout.post.ts': helpers['server/api/logout.post.ts']! }
       expect(Object.values(files).every(Boolean)).toBe(true)
-      app = await createApp('nuxt-app', { ...files, 'app/app.vue': '<template><main>packed</main></template>\n' })
+      // Installed without pg, as most apps are: the build must not need it.
+      app = await createApp('nuxt-app', { ...files, 'app/app.vue': '<template><main>packed</main></template>\n' }, { omit: ['pg'] })
       await runOk('npx', ['--no', 'nuxi', 'build', app], { cwd: app, env: cliEnv(), timeout: 180_000 })
     }, 200_000)
 
     it('[nuxt-server-session] packed package: Nuxt app counts visits across requests and a restart', async () => {
       await countVisitsAcrossRestart(join(app, '.output/server/index.mjs'), app, '/api/visits')
+    })
+
+    it('[nuxt-server-session] packed package: Nuxt app installed without pg builds, and with NUXT_SESSION_POSTGRES_URL answers 503, its log saying npm install pg', async () => {
+      await answers503WithoutPg(join(app, '.output/server/index.mjs'), app, '/api/visits')
     })
 
     it('[nuxt-server-session] packed package: the README\'s sign-in saves before its redirect, and sign-out ends the session', async () => {
@@ -302,12 +333,16 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
     beforeAll(async () => {
       const files = await readmeFiles('## Quick setup: Nitro')
       expect(Object.keys(files).sort()).toEqual(['nitro.config.ts', 'routes/visits.ts'])
-      app = await createApp('nitro-app', files)
+      app = await createApp('nitro-app', files, { omit: ['pg'] })
       await runOk('npx', ['--no', 'nitropack', 'build'], { cwd: app, env: cliEnv(), timeout: 120_000 })
     }, 150_000)
 
     it('[nuxt-server-session] packed package: Nitro app counts visits across requests and a restart', async () => {
       await countVisitsAcrossRestart(join(app, '.output/server/index.mjs'), app, '/visits')
+    })
+
+    it('[nuxt-server-session] packed package: Nitro app installed without pg builds, and with NUXT_SESSION_POSTGRES_URL answers 503, its log saying npm install pg', async () => {
+      await answers503WithoutPg(join(app, '.output/server/index.mjs'), app, '/visits')
     })
   })
 
@@ -318,13 +353,17 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
       const files = await readmeFiles('### On Nitro 3')
       expect(Object.keys(files).sort()).toEqual(['nitro.config.ts', 'server/routes/visits.ts'])
       // The repo's `nitro` is the Nitro 3 beta, as `npm install nitro@<that beta>` gives it.
-      app = await createApp('nitro3-app', files)
+      app = await createApp('nitro3-app', files, { omit: ['pg'] })
       expect(versionOf('nitro')).toMatch(/^3\./)
       await runOk('npx', ['--no', 'nitro', 'build'], { cwd: app, env: cliEnv(), timeout: 120_000 })
     }, 150_000)
 
     it(`[Nitro 3 beta] packed package: Nitro 3 app (nitro ${NITRO_3}) counts visits across requests and a restart, with a __Host-sid cookie`, async () => {
       await countVisitsAcrossRestart(join(app, '.output/server/index.mjs'), app, '/visits')
+    })
+
+    it('[Nitro 3 beta] packed package: Nitro 3 app installed without pg builds, and with NUXT_SESSION_POSTGRES_URL answers 503, its log saying npm install pg', async () => {
+      await answers503WithoutPg(join(app, '.output/server/index.mjs'), app, '/visits')
     })
 
     it('[Nitro 3 beta] packed package: nuxt-server-session/server and the Nitro 3 plugin come from the packed copy', async () => {
