@@ -31,7 +31,8 @@ const COOKIE = '__Host-sid'
 const NUXT_FIXTURE = fileURLToPath(new URL('../fixtures/postgres', import.meta.url))
 const NITRO3_FIXTURE = fileURLToPath(new URL('../fixtures/nitro3-basic', import.meta.url))
 /** What the modules log when the check at start fails (src/runtime/server/nitro/start.ts). */
-const NOT_AVAILABLE = 'PostgreSQL sessions are not available yet'
+/** The start check's line for a setting to fix (a wrong user, password or database). */
+const CANNOT_WORK = 'PostgreSQL sessions cannot work: PostgreSQL '
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -303,10 +304,13 @@ describe('[nuxt-server-session] PostgreSQL store chosen at run time (NUXT_SESSIO
       // A cookie this secret signed, of a session that no store has: its read must fail, not start afresh.
       const cookie = await signCookieValue(SECRET, COOKIE, generateId())
       for (const [what, server] of Object.keys(urls).map((what, i) => [what, servers[i]!] as const)) {
-        await until(() => server.output().includes(NOT_AVAILABLE), 10_000, `the ${what} line in the log`)
+        await until(() => server.output().includes(CANNOT_WORK), 10_000, `the ${what} line in the log`)
         const named = server.output().split('\n').filter(line => line.includes('NUXT_SESSION_POSTGRES_URL'))
         expect(named, server.output()).toHaveLength(1)
-        expect(named[0]).toContain(NOT_AVAILABLE)
+        expect(named[0]).toContain(CANNOT_WORK)
+        // One tag, one full stop between the reason and what happens meanwhile.
+        expect(named[0]!.match(/\[nuxt-server-session\]/g)).toHaveLength(1)
+        expect(named[0]).toMatch(/[^.]\. Requests that need a session answer 503 until this is fixed\.$/)
         expect(named[0]).toMatch(what === 'user' ? /role "nobody"|user and password/ : /database "nss_missing_db"|database name/)
         const visits = await new Client(server.url).fetch('/api/visits')
         expect(visits.status).toBe(503)
@@ -327,6 +331,8 @@ describe('[nuxt-server-session] PostgreSQL store chosen at run time (NUXT_SESSIO
       expect(result.code, result.output).not.toBe(0)
       expect(result.output).toContain('Both a Redis address (NUXT_SESSION_REDIS_*) and NUXT_SESSION_POSTGRES_URL are set')
       expect(result.output).not.toMatch(/redis-pw|pg-pw/)
+      // The reason, not a dump of bundle frames.
+      expect(result.output).not.toMatch(/\n\s+at /)
     })
   })
 
@@ -409,6 +415,8 @@ describe('[nuxt-server-session] PostgreSQL store chosen at run time (NUXT_SESSIO
       expect(result.code, result.output).not.toBe(0)
       expect(result.output).toContain('Both a Redis address (NUXT_SESSION_REDIS_*) and NUXT_SESSION_POSTGRES_URL are set')
       expect(result.output).not.toMatch(/redis-pw|pg-pw/)
+      // The reason, not a dump of bundle frames.
+      expect(result.output).not.toMatch(/\n\s+at /)
     })
   })
 })

@@ -25,7 +25,12 @@ export function startSessions(binding: NitroBinding): void {
     // and secrets yet (it gets them with each request unless nodejs_compat is on). Throwing here
     // would stop every Worker, also a well-configured one; each request that needs a session
     // checks the secret again instead and fails with this error until it is set.
-    if (!(error instanceof SessionConfigError && _isCloudflareWorkers())) throw error
+    if (!(error instanceof SessionConfigError)) throw error
+    if (!_isCloudflareWorkers()) {
+      // One line in the log of a server that did not start: the frames say nothing more.
+      error.stack = `${error.name}: ${error.message}`
+      throw error
+    }
   }
   const closable = options?.store as { close?: () => Promise<void> } | undefined
   // The Redis store's client would keep the process running after the server's graceful
@@ -49,7 +54,10 @@ export function startSessions(binding: NitroBinding): void {
  */
 function _startPostgres(store: PostgresSessionStore, sweepInterval: number | undefined): void {
   store.check().catch((error: unknown) => {
-    consoleLogger.error(`PostgreSQL sessions are not available yet: ${(error as Error)?.message ?? error}. Requests that need a session answer 503 until they are.`)
+    const reason = String((error as Error)?.message ?? error).replace(/^\[nuxt-server-session\] /, '').replace(/\.$/, '')
+    consoleLogger.error(error instanceof SessionConfigError
+      ? `PostgreSQL sessions cannot work: ${reason}. Requests that need a session answer 503 until this is fixed.`
+      : `PostgreSQL sessions are not available yet: ${reason}. Requests that need a session answer 503 until the database answers (the pool keeps trying).`)
   })
   const interval = (sweepInterval ?? DEFAULTS.sweepInterval) * 1000
   if (!interval || typeof setInterval !== 'function') return
