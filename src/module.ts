@@ -1,10 +1,10 @@
-import { addNitroPlugin, addServerImports, defineNuxtModule } from '@nuxt/kit'
+import { addNitroPlugin, addServerImports, addTypeTemplate, defineNuxtModule, getNuxtVersion } from '@nuxt/kit'
 import { SERVER_IMPORTS, aliasMissingClients, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions } from './types'
 // Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
 import type {} from '@nuxt/nitro-server/augments'
 
-export type { ModuleOptions, ModuleCookieOptions, ModuleRuntimeConfig, SessionRuntimeConfig } from './types'
+export type { ModuleOptions, ModuleCookieOptions, ModuleRuntimeConfig, SessionLifecycleEvent, SessionRuntimeConfig, SessionRuntimeHooks } from './types'
 export type { ServerSession, SessionCookieOptions, SessionData, SessionDataT, SessionOptions } from './runtime/types'
 export type { SessionRecord, SessionStore, SessionWrite } from './runtime/server/core/store'
 
@@ -31,5 +31,13 @@ export default defineNuxtModule<ModuleOptions>({
     addNitroPlugin({ nitro2: paths.pluginV2, nitro3: paths.pluginV3 })
     // The utils import no Nitro: one file for both generations.
     addServerImports(SERVER_IMPORTS.map(name => ({ name, from: paths.utils })))
+    // Types the lifecycle hooks (`session:created`, ...) on `nitroApp.hooks`, for the running
+    // generation's Nitro only: the package's own types name neither, so that plain h3 apps,
+    // which have no Nitro, type-check without skipLibCheck.
+    const nitroTypes = Number.parseInt(getNuxtVersion(nuxt), 10) >= 5 ? 'nitro/types' : 'nitropack/types'
+    addTypeTemplate({
+      filename: 'types/nuxt-server-session-hooks.d.ts',
+      getContents: () => `import type { SessionRuntimeHooks } from 'nuxt-server-session'\ndeclare module '${nitroTypes}' {\n  interface NitroRuntimeHooks extends SessionRuntimeHooks {}\n}\nexport {}\n`,
+    }, { nitro: true, nuxt: true })
   },
 })

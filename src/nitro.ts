@@ -1,8 +1,8 @@
 import type { NitroModule } from 'nitropack/types'
 import { aliasMissingClients, mountDefaultStorage, registerRuntime, runtimePaths, sessionRuntimeConfig } from './setup'
-import type { ModuleOptions, SessionRuntimeConfig } from './types'
+import type { ModuleOptions, SessionRuntimeConfig, SessionRuntimeHooks } from './types'
 
-export type { ModuleOptions, ModuleCookieOptions, SessionRuntimeConfig } from './types'
+export type { ModuleOptions, ModuleCookieOptions, SessionLifecycleEvent, SessionRuntimeConfig, SessionRuntimeHooks } from './types'
 
 declare module 'nitropack' {
   interface NitroConfig {
@@ -11,12 +11,22 @@ declare module 'nitropack' {
   }
 }
 
+// The lifecycle hooks (`session:created`, ...) on `nitroApp.hooks`. An augmentation must declare
+// members to extend with, hence the disable.
+/* eslint-disable @typescript-eslint/no-empty-object-type */
+declare module 'nitropack/types' {
+  interface NitroRuntimeHooks extends SessionRuntimeHooks {}
+}
+/* eslint-enable @typescript-eslint/no-empty-object-type */
+
 // Nitro 3 (the `nitro` package): the same key in `defineConfig` from 'nitro'.
 declare module 'nitro/types' {
   interface NitroConfig {
     /** nuxt-server-session options. */
     session?: ModuleOptions
   }
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface NitroRuntimeHooks extends SessionRuntimeHooks {}
 }
 
 /**

@@ -1,6 +1,6 @@
-import type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
+import type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionLifecycleEvent, SessionRuntimeConfig } from './runtime/types'
 
-export type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionRuntimeConfig } from './runtime/types'
+export type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionLifecycleEvent, SessionRuntimeConfig } from './runtime/types'
 
 /**
  * Options of the Nuxt module (`session` key of nuxt.config) and of the standalone Nitro module
@@ -104,4 +104,17 @@ export interface ModuleOptions {
 /** Private runtime config added by the module. */
 export interface ModuleRuntimeConfig {
   session: SessionRuntimeConfig
+}
+
+/**
+ * The lifecycle of sessions as Nitro runtime hooks, in a server plugin:
+ * `nitroApp.hooks.hook('session:regenerated', (event) => { if (event.reason === 'sign-in') ... })`.
+ * Never awaited by the request: a slow hook does not hold the response; a failing one is logged.
+ */
+export interface SessionRuntimeHooks {
+  'session:created': (event: SessionLifecycleEvent) => void | Promise<void>
+  'session:regenerated': (event: SessionLifecycleEvent) => void | Promise<void>
+  'session:destroyed': (event: SessionLifecycleEvent) => void | Promise<void>
+  'session:revoked': (event: SessionLifecycleEvent) => void | Promise<void>
+  'session:expired': (event: SessionLifecycleEvent) => void | Promise<void>
 }

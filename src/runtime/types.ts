@@ -137,6 +137,28 @@ export interface SessionLogger {
   info?: (message: string, ...details: unknown[]) => void
 }
 
+/**
+ * What happened to a session, for audit logs and "new sign-in" alerts. Never the session id:
+ * `ref` is the first 8 hex digits of the SHA-256 of the id (the store key), as in the logs.
+ */
+export interface SessionLifecycleEvent {
+  type: 'created' | 'regenerated' | 'destroyed' | 'revoked' | 'expired'
+  /** The session, by a short hash of its store key. */
+  ref: string
+  /** `regenerated`: the session's ref before the new id. */
+  from?: string
+  /** The signed-in user, if any (for `regenerated` by a sign-in: the user signed in). */
+  userId?: string
+  /**
+   * Why: `created`: 'first write'; `regenerated`: 'sign-in' or 'regenerate()'; `destroyed`:
+   * 'destroy()'; `revoked`: 'revoked' (revokeSession(s)) or 'maxSessionsPerUser' (a newer sign-in
+   * took its place); `expired`: 'idle timeout' or 'absolute lifetime'.
+   */
+  reason: string
+  /** When, ms since the epoch. */
+  at: number
+}
+
 /** Options of `useSession(event, options)` (and, through the modules, of `useServerSession`). */
 export interface SessionOptions {
   /** Where sessions are kept: an {@link UnstorageSessionStore}, a Redis store, or your own. */
@@ -204,6 +226,13 @@ export interface SessionOptions {
   storeTimeout?: number
   /** Where warnings go. @default console, tagged `[nuxt-server-session]` */
   logger?: SessionLogger
+  /**
+   * Called when a session is created, regenerated (sign-in), destroyed (sign-out), revoked or
+   * found expired. Called after the change is stored and never awaited: a slow hook does not
+   * hold the response, and one that throws or rejects is logged (`logger.error`) and changes
+   * nothing. In the modules, these are the Nitro runtime hooks `session:created`, ...
+   */
+  onLifecycle?: (event: SessionLifecycleEvent) => void | Promise<void>
   /**
    * The clock, in milliseconds since the epoch. Only for tests.
    * @default Date.now

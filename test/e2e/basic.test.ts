@@ -48,6 +48,22 @@ describe('[nuxt-server-session] Nuxt module, zero config (production build)', as
     expect((await c.json('/api/me')).failedWith).toBe(400)
   })
 
+  it('the session:* Nitro hooks see created, regenerated (from the old ref) and destroyed, by ref, never the id', async () => {
+    const c = client()
+    const before = (await c.json('/api/lifecycle')).length
+    await c.json('/api/visits')
+    const first = c.jar.get('__Host-sid')!
+    await c.fetch('/api/login?name=dora')
+    const second = c.jar.get('__Host-sid')!
+    await c.fetch('/api/logout')
+    const events = (await c.json('/api/lifecycle')).slice(before)
+    expect(events.map((e: { type: string, reason: string }) => [e.type, e.reason])).toEqual([['created', 'first write'], ['regenerated', 'regenerate()'], ['destroyed', 'destroy()']])
+    expect(events[1].from).toBe(events[0].ref)
+    expect(events[2].ref).toBe(events[1].ref)
+    expect(events.every((e: { ref: string }) => /^[\da-f]{8}$/.test(e.ref))).toBe(true)
+    for (const cookie of [first, second]) expect(JSON.stringify(events)).not.toContain(decodeURIComponent(cookie).split('.')[0])
+  })
+
   it('sign-out destroys the session and expires the cookie', async () => {
     const c = client()
     await c.fetch('/api/login?name=carol')

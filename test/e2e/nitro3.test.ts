@@ -45,6 +45,18 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
     itPassesTheRuntimeChecks(() => server.url)
   })
 
+  it('[Nitro 3 beta] the session:* Nitro hooks see a sign-in (created, sign-in, the user) and its sign-out, by ref only', async () => {
+    const c = client()
+    const before = (await c.json('/api/lifecycle')).length
+    await c.json('/api/visits')
+    await c.json('/api/sign-in?name=gus')
+    await c.fetch('/api/logout')
+    const events = (await c.json('/api/lifecycle')).slice(before)
+    expect(events.map((e: { type: string, reason: string, userId?: string }) => [e.type, e.reason, e.userId])).toEqual([['created', 'first write', undefined], ['regenerated', 'sign-in', 'gus'], ['destroyed', 'destroy()', 'gus']])
+    expect(events[1].from).toBe(events[0].ref)
+    expect(events.every((e: { ref: string }) => /^[\da-f]{8}$/.test(e.ref))).toBe(true)
+  })
+
   it('[Nitro 3 beta] keeps sessions across a restart with zero configuration (SQLite under <cwd>/.data/session)', async () => {
     const c = client()
     await c.fetch('/api/login?name=erin')

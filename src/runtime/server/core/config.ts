@@ -29,6 +29,7 @@ export interface ResolvedConfig {
   maxSize: number
   storeTimeout: number
   logger: SessionLogger
+  onLifecycle?: SessionOptions['onLifecycle']
   now: () => number
   devices: { userAgent: boolean, ip: boolean }
   /** 0: no cap. */
@@ -130,6 +131,7 @@ function _resolve(options: SessionOptions): ResolvedConfig {
     // setTimeout cannot wait longer than 2^31 - 1 ms (it would fire at once).
     storeTimeout: _whole('storeTimeout', options.storeTimeout ?? DEFAULTS.storeTimeout, 1, 2 ** 31 - 1),
     logger,
+    ...(typeof options.onLifecycle === 'function' ? { onLifecycle: options.onLifecycle } : {}),
     now: options.now ?? Date.now,
     devices: { userAgent: options.devices?.userAgent === true, ip: options.devices?.ip === true },
     maxSessionsPerUser: _cap(options.maxSessionsPerUser ?? 0, store),

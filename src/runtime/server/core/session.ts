@@ -1,4 +1,4 @@
-import type { ServerSession, SessionData, SessionOptions } from '../../types'
+import type { ServerSession, SessionData, SessionLifecycleEvent, SessionOptions } from '../../types'
 import { resolveConfig } from './config'
 import type { ResolvedConfig } from './config'
 import { childSetCookie, clearSessionCookie, requestSessionCookie, writeSessionCookie } from './cookie'
@@ -129,6 +129,8 @@ export class SessionState {
   declare private touchedAt: number
   /** The user this session was signed in for (`signInSession`), kept with the record. */
   declare userId: string | undefined
+  /** While `signIn` (or the new record's first write in `regenerate()`) runs: lifecycle steps stay quiet; the ref a sign-in regenerates from. */
+  declare private signingIn: { from?: string } | undefined
   /** The record's own fields (the user) changed: the next commit writes even without data changes. */
   declare private metaDirty: boolean
   declare isNew: boolean
@@ -163,6 +165,7 @@ export class SessionState {
     this.createdAt = 0
     this.touchedAt = 0
     this.userId = undefined
+    this.signingIn = undefined
     this.metaDirty = false
     this.isNew = true
     this.persisted = false
@@ -230,6 +233,25 @@ export class SessionState {
     if (this.config.logger.info) this.config.logger.info(`Session ${what}${key ? ` (ref ${key.slice(0, 8)})` : ''}`)
   }
 
+  /**
+   * Tells `onLifecycle` (the modules: Nitro's `session:*` hooks), never awaited: the hook runs
+   * after the current step, a rejection or a throw is logged, and the response never waits.
+   * During a sign-in the steps stay quiet; the sign-in reports once, when it is done.
+   */
+  private _lifecycle(type: SessionLifecycleEvent['type'], key: string, reason: string, extra: { from?: string, userId?: string } = {}): void {
+    const { onLifecycle, logger, now } = this.config
+    if (!onLifecycle) return
+    if (this.signingIn && (type === 'created' || type === 'regenerated')) {
+      // Also the first write of the new record, where a store cannot move one.
+      this.signingIn.from ??= extra.from
+      return
+    }
+    const event: SessionLifecycleEvent = { type, ref: key.slice(0, 8), ...(extra.from ? { from: extra.from.slice(0, 8) } : {}), ...(extra.userId === undefined ? {} : { userId: extra.userId }), reason, at: now() }
+    Promise.resolve().then(() => onLifecycle(event)).catch((error: unknown) => {
+      logger.error(`A session:${type} hook failed: ${(error as Error)?.message ?? error}`)
+    })
+  }
+
   /** Reads a live record, or `undefined`: missing, expired (deleted on the way) or corrupt (logged). */
   private async _read(key: string): Promise<SessionRecord | undefined> {
     let record: SessionRecord | undefined
@@ -249,6 +271,8 @@ export class SessionState {
     if (this._expired(record)) {
       await this._store(() => this.config.store.delete(key))
       this._event('expired', key)
+      const now = this.config.now()
+      this._lifecycle('expired', key, now >= record.createdAt + this.config.maxLifetime ? 'absolute lifetime' : 'idle timeout', { userId: record.userId })
       return undefined
     }
     return record
@@ -360,7 +384,9 @@ export class SessionState {
       await this._write(this._record(now), true, Object.keys(this.data), [])
       this.persisted = true
       this._needCookie()
-      this._event('created', await this._storeKey())
+      const key = await this._storeKey()
+      this._event('created', key)
+      this._lifecycle('created', key, 'first write', { userId: this.userId })
       return
     }
     const touchDue = this._touchDue()
@@ -522,12 +548,13 @@ export class SessionState {
     return this._serial(() => (what === 'destroy' ? this._destroy() : what === 'regenerate' ? this._regenerate() : what === 'reload' ? this._reload() : this._touch()))
   }
 
-  private async _destroy(): Promise<void> {
+  private async _destroy(revoked?: string): Promise<void> {
     if (this.persisted) {
       const key = await this._storeKey()
       await this._store(() => this.config.store.delete(key))
       if (this.userId !== undefined) await this._unindex(this.userId, [handleOf(key)])
       this._event('destroyed', key)
+      this._lifecycle(revoked ? 'revoked' : 'destroyed', key, revoked ?? 'destroy()', { userId: this.userId })
     }
     const hadCookie = this.hadCookie || this.cookieInBrowser !== undefined || this.cookieToSend
     this._fresh()
@@ -548,6 +575,9 @@ export class SessionState {
     // The new record exists before the old one goes, so a failure never loses the session.
     this.persisted = false
     this.snapshot = EMPTY_SNAPSHOT
+    // The new record's first write is part of the regenerate, not a session created.
+    const quiet = this.signingIn
+    this.signingIn ??= {}
     try {
       await this.commit(true)
     }
@@ -557,9 +587,14 @@ export class SessionState {
       Object.assign(this, before, { persisted: true })
       throw error
     }
+    finally {
+      this.signingIn = quiet
+    }
     await this._store(() => this.config.store.delete(oldKey))
     await this._reindex(oldKey)
-    this._event(`regenerated from ref ${oldKey.slice(0, 8)}`, await this._storeKey())
+    const key = await this._storeKey()
+    this._event(`regenerated from ref ${oldKey.slice(0, 8)}`, key)
+    this._lifecycle('regenerated', key, 'regenerate()', { from: oldKey, userId: this.userId })
   }
 
   /** `regenerate()` on a store that moves records atomically. */
@@ -590,6 +625,7 @@ export class SessionState {
     this._needCookie()
     await this._reindex(oldKey)
     this._event(`regenerated from ref ${oldKey.slice(0, 8)}`, key)
+    this._lifecycle('regenerated', key, 'regenerate()', { from: oldKey, userId: this.userId })
   }
 
   /**
@@ -606,10 +642,18 @@ export class SessionState {
       }
       if (this.persisted && this.userId !== undefined) await this._unindex(this.userId, [handleOf(await this._storeKey())])
       this.userId = undefined
-      await this._regenerate()
-      this.userId = userId
-      this.metaDirty = true
-      await this.commit(true)
+      this.signingIn = {}
+      try {
+        await this._regenerate()
+        this.userId = userId
+        this.metaDirty = true
+        await this.commit(true)
+      }
+      finally {
+        const { from } = this.signingIn
+        this.signingIn = undefined
+        if (this.persisted) this._lifecycle(from ? 'regenerated' : 'created', await this._storeKey(), 'sign-in', { from, userId })
+      }
       await this._index(userId, _deviceLabel(this.host, this.event, config), config.now(), true)
       // Listing prunes the entries of sessions that ended, so an index never grows past the
       // user's live sessions, with or without a cap.
@@ -621,11 +665,11 @@ export class SessionState {
         if (config.sessionLimit === 'refuse') {
           const rank = live.findIndex(s => s.current)
           if (rank >= config.maxSessionsPerUser) {
-            await this._destroy()
+            await this._destroy('maxSessionsPerUser')
             throw new SessionLimitError()
           }
         }
-        else await this._revoke(userId, excess.map(s => s.handle))
+        else await this._revoke(userId, excess.map(s => s.handle), 'maxSessionsPerUser')
       }
     })
   }
@@ -648,7 +692,7 @@ export class SessionState {
     })
   }
 
-  private async _revoke(userId: string, handles: string[]): Promise<void> {
+  private async _revoke(userId: string, handles: string[], reason = 'revoked'): Promise<void> {
     if (handles.length === 0) return
     const { store } = this.config
     const index = await this._indexOf(userId)
@@ -657,10 +701,11 @@ export class SessionState {
       const key = index[handle]?.key
       if (!key) continue
       if (key === currentKey) {
-        await this._destroy()
+        await this._destroy(reason)
         continue
       }
       await this._store(() => store.delete(key))
+      this._lifecycle('revoked', key, reason, { userId })
     }
     await this._unindex(userId, handles)
   }

@@ -18,6 +18,7 @@ export default defineNitroPlugin((nitroApp) => {
     prerender: Boolean(import.meta.prerender),
     production: !import.meta.dev,
     onClose: close => nitroApp.hooks.hook('close', close),
+    callHook: (name, ...args) => (nitroApp.hooks as unknown as { callHook: (name: string, ...args: unknown[]) => Promise<unknown> }).callHook(name, ...args),
   })
 
   // The automatic save holds the response until the session is stored. Nitro's local fetch

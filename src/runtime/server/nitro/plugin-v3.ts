@@ -27,6 +27,7 @@ export default definePlugin((nitroApp) => {
     prerender: Boolean(import.meta.prerender),
     production: !import.meta.dev,
     onClose: close => nitroApp.hooks?.hook('close', close),
+    callHook: (name, ...args) => (nitroApp.hooks as unknown as { callHook: (name: string, ...args: unknown[]) => Promise<unknown> } | undefined)?.callHook(name, ...args),
   })
   // First of all the middleware, before route rules (cache, redirects, proxies) and the app's
   // own: every handler runs inside it, so whatever answers, the save comes after. Nitro has no

@@ -35,6 +35,8 @@ export interface NitroBinding {
   production: boolean
   /** Runs `close` when the server shuts down (Nitro's `close` hook). */
   onClose: (close: () => Promise<void> | void) => void
+  /** Nitro's `hooks.callHook`: the lifecycle events go out as `session:created`, ... */
+  callHook?: (name: string, ...args: unknown[]) => Promise<unknown> | undefined
 }
 
 const BINDING = Symbol.for('nuxt-server-session:nitro')
@@ -181,11 +183,19 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
     maxSize: config.maxSize,
     storeTimeout: config.storeTimeout,
     devices: { userAgent: Boolean(config.devices?.userAgent), ip: Boolean(config.devices?.ip) },
+    ...(binding.callHook ? { onLifecycle: _nitroHooks(binding.callHook) } : {}),
     maxSessionsPerUser: Number(config.maxSessionsPerUser) || 0,
     sessionLimit: config.sessionLimit === 'refuse' ? 'refuse' : 'evict-oldest',
   }
   cached = { source, options }
   return options
+}
+
+/** Lifecycle events as Nitro runtime hooks: `nitroApp.hooks.hook('session:revoked', (event) => ...)`. */
+function _nitroHooks(callHook: NonNullable<NitroBinding['callHook']>): NonNullable<SessionOptions['onLifecycle']> {
+  return async (event) => {
+    await callHook(`session:${event.type}`, event)
+  }
 }
 
 /** The dedicated store the runtime config names (PostgreSQL or Redis), if any; never both. */
