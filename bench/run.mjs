@@ -1,16 +1,30 @@
 // `npm run bench` (default: 3 cycles of 4 s per scenario, later ones shortened to fit, growth to
-// 100k sessions and CPU profiles, about 16 minutes on 2 cores) and `npm run bench -- --quick`
+// 100k sessions and CPU profiles, about 18 minutes on 2 cores: 16 before the PostgreSQL targets) and `npm run bench -- --quick`
 // (1 cycle of 2 s, no peers, no growth, about 4 minutes once the apps are built; the first run
 // builds them and dist/, about 2 minutes).
-// Flags: --rebuild, --only=<server,...>, --cycles=N, --duration=S, --growth=N, --no-growth,
-// --profile, --no-profile, --out=<dir>, --no-pin (the server is pinned to its own core by default).
+// Flags: --rebuild, --only=<server,...> (server names as in bench/lib/apps.mjs, e.g.
+// --only=baseline,module-postgres: only their apps are built, and each target still needs its
+// baseline's server to get a ratio), --cycles=N, --duration=S, --growth=N, --no-growth,
+// --profile, --profile-servers=<server,...> (CPU profiles of those, reads and writes, instead of
+// the bare Nuxt app and module-memory), --no-profile, --out=<dir>, --no-pin (the server is pinned to its own core by
+// default), --help.
 //
 // Builds the apps under bench/apps (only those that changed), starts the benchmark's own
-// redis-server, then, per cycle, starts each server in turn on a free loopback port, creates
-// 1,000 sessions per target, warms it up, measures each scenario with autocannon (in a child
-// process, 10 connections) and stops it. Medians over the cycles go to bench/results.json and
-// bench/RESULTS.md (a quick run writes under bench/.tmp/quick/ instead), with the cost of cookie
-// parsing on normal and hostile headers (bench/lib/cookie-parse.mjs), timed in this process.
+// redis-server and its own PostgreSQL (bench/lib/postgres.mjs: a private initdb on a free port,
+// default durable settings, pg_stat_statements to count statements; left out, with its targets,
+// when no PostgreSQL is installed or no planned server needs it), then, per cycle, starts each
+// server in turn on a free loopback port, creates 1,000 sessions per target, warms it up,
+// measures each scenario with autocannon (in a child process, 10 connections) and stops it.
+// Medians over the cycles go to bench/results.json and bench/RESULTS.md (a quick run writes
+// under bench/.tmp/quick/ instead), with the cost of cookie parsing on normal and hostile
+// headers (bench/lib/cookie-parse.mjs), timed in this process.
+//
+// Targets (bench/lib/apps.mjs): the Nuxt module on SQLite (zero config), memory, Redis
+// (RedisSessionStore and an unstorage mount) and PostgreSQL (PostgresSessionStore through
+// NUXT_SESSION_POSTGRES_URL, `module-postgres`); the Nitro 2 module on SQLite; the Nitro 3
+// module on SQLite, Redis and PostgreSQL (`nitro3-module-postgres`); plain h3 2 with
+// nuxt-server-session/h3 on memory, SQLite and PostgresSessionStore (`h3-v2-postgres`), plain
+// h3 1 on memory and SQLite; each against the bare app of its generation; and the peers.
 import { execFileSync, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -23,6 +37,7 @@ import { cookieParseLines, measureCookieParse } from './lib/cookie-parse.mjs'
 import { measureSqliteOptions, sqliteOptionsLines } from './lib/sqlite-options.mjs'
 import { connectInspector } from './lib/inspector.mjs'
 import { summarizeProfile } from './lib/profile.mjs'
+import { postgresAvailable, startPostgres } from './lib/postgres.mjs'
 import { startRedis } from './lib/redis.mjs'
 import { renderResults, summarize } from './lib/report.mjs'
 import { sleep } from './lib/stats.mjs'
@@ -40,11 +55,18 @@ const { values: flags } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
     'out': { type: 'string' },
     'no-pin': { type: 'boolean', default: false },
+    'profile-servers': { type: 'string' },
+    'help': { type: 'boolean', default: false },
   },
 })
+if (flags.help) {
+  const text = await readFile(new URL(import.meta.url), 'utf8')
+  console.log(text.slice(0, text.indexOf('\nimport ')).replace(/^\/\/ ?/gm, ''))
+  process.exit(0)
+}
 
-// The full run fits 77 scenarios x 3 cycles (41 before the Nitro 3 and plain h3 targets, in a
-// 15-minute budget), the growth test and the profiles in an 18-minute budget on 2 cores (a quiet
+// The full run fits 87 scenarios x 3 cycles (77 before the PostgreSQL targets, 41 before the
+// Nitro 3 and plain h3 targets, in a 15-minute budget), the growth test and the profiles in an 18-minute budget on 2 cores (a quiet
 // run: 16 minutes, cycles of 4 s / 2 s / 2 s); `budgetSeconds` shortens later cycles when the
 // first ones ran slow (a busy machine), to 2 s per scenario at the least.
 const MODE = flags.quick
@@ -52,12 +74,17 @@ const MODE = flags.quick
   : { name: 'full', cycles: 3, duration: 4, warmup: 2, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 1080 }
 if (flags.cycles) MODE.cycles = Number(flags.cycles)
 if (flags.duration) MODE.duration = Number(flags.duration)
-if (flags.growth) MODE.growthTo = Number(flags.growth)
+if (flags.growth) {
+  MODE.growthTo = Number(flags.growth)
+  MODE.growthMaxSeconds ||= 60
+}
 if (flags['no-growth']) MODE.growthTo = 0
 const CONNECTIONS = 10
 const OUT = flags.out ? join(process.cwd(), flags.out) : flags.quick ? join(ROOT, 'bench/.tmp/quick') : join(ROOT, 'bench')
 const TMP = join(ROOT, 'bench/.tmp')
 const only = flags.only ? new Set(flags.only.split(',')) : undefined
+/** The benchmark's PostgreSQL, when a planned server needs it (see main). */
+let postgres
 
 const t0 = Date.now()
 const log = message => console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${message}`)
@@ -120,7 +147,7 @@ async function machine() {
     }
   }
   const versions = {}
-  for (const pkg of ['nuxt', 'nitropack', 'h3', 'nitro', 'h3-v2', 'unstorage', 'ioredis', 'autocannon', 'nuxt-auth-utils', 'express', 'express-session', 'connect-redis', 'redis', '@scayle/h3-session']) versions[pkg] = await version(pkg)
+  for (const pkg of ['nuxt', 'nitropack', 'h3', 'nitro', 'h3-v2', 'unstorage', 'ioredis', 'pg', 'autocannon', 'nuxt-auth-utils', 'express', 'express-session', 'connect-redis', 'redis', '@scayle/h3-session']) versions[pkg] = await version(pkg)
   return {
     nproc: availableParallelism(),
     cpu: cpuinfo.match(/model name\s*:\s*(.*)/)?.[1] ?? null,
@@ -152,6 +179,7 @@ async function start(server, { redis, extraEnv = {} } = {}) {
   const env = { NUXT_SESSION_SECRET: SECRET, ...(server.env ?? {}), ...extraEnv }
   for (const target of server.targets) {
     if (target.redisPrefix) await redis.deletePrefix(target.redisPrefix)
+    if (target.pgTable) await postgres.dropTable(target.pgTable)
   }
   // taskset execs the server: the process (and its pid) is the server's own.
   return await startServer(entryOf(server.build), { cwd, env, timeout: 30_000, ...(PIN ? { command: ['taskset', '-c', PIN.server, process.execPath] } : {}) })
@@ -161,6 +189,7 @@ async function stop(server, process_, redis) {
   await process_.stop()
   for (const target of server.targets) {
     if (target.redisPrefix) await redis.deletePrefix(target.redisPrefix)
+    if (target.pgTable) await postgres.dropTable(target.pgTable)
   }
 }
 
@@ -211,14 +240,16 @@ async function machineBusyMs() {
 
 /**
  * Snapshots CPU use around a measurement: the server's own CPU per request (robust against a
- * load generator that shares the machine) and the CPU that processes other than the benchmark's
- * used meanwhile (noise from elsewhere on the machine).
+ * load generator that shares the machine), the benchmark's PostgreSQL's (all its processes) per
+ * request, and the CPU that processes other than the benchmark's used meanwhile (noise from
+ * elsewhere on the machine).
  */
 async function cpuProbe(serverPid, redisPid) {
   const pids = [serverPid, worker.pid, redisPid, process.pid]
-  const before = { at: performance.now(), busy: await machineBusyMs(), ours: await Promise.all(pids.map(cpuMs)) }
+  const snapshot = async () => ({ at: performance.now(), busy: await machineBusyMs(), ours: [...await Promise.all(pids.map(cpuMs)), postgres ? await postgres.cpuMs() : 0] })
+  const before = await snapshot()
   return async (requests) => {
-    const after = { at: performance.now(), busy: await machineBusyMs(), ours: await Promise.all(pids.map(cpuMs)) }
+    const after = await snapshot()
     const wall = after.at - before.at
     const used = after.ours.map((v, i) => v - before.ours[i])
     const ours = used.reduce((a, b) => a + b, 0)
@@ -227,6 +258,8 @@ async function cpuProbe(serverPid, redisPid) {
       serverCpu: used[0] / wall,
       loadgenCpu: used[1] / wall,
       redisCpu: used[2] / wall,
+      postgresCpu: used[4] / wall,
+      postgresCpuUsPerRequest: requests ? (used[4] * 1000) / requests : null,
       foreignCpu: Math.max(0, (after.busy - before.busy - ours) / wall),
     }
   }
@@ -234,7 +267,9 @@ async function cpuProbe(serverPid, redisPid) {
 
 async function measure(url, target, scenario, cookies, redis, duration, serverPid) {
   const counted = Boolean(target.redisPrefix) && target.role !== 'baseline'
+  const statements = Boolean(target.pgTable) && target.role !== 'baseline' && postgres.counted
   if (counted) await redis.resetStats()
+  if (statements) await postgres.resetStats()
   const probe = await cpuProbe(serverPid, redis.pid)
   const result = await call('load', {
     url,
@@ -249,6 +284,11 @@ async function measure(url, target, scenario, cookies, redis, duration, serverPi
     await sleep(200)
     const stats = await redis.commandStats()
     result.redisCommands = Object.fromEntries(Object.entries(stats).map(([cmd, calls]) => [cmd, calls / result.requests]))
+  }
+  if (statements) {
+    // pg_stat_statements counts a statement when it ends: all of them have, once the responses are in.
+    const stats = await postgres.statementStats()
+    result.pgStatements = Object.fromEntries(Object.entries(stats).map(([label, calls]) => [label, calls / result.requests]))
   }
   return result
 }
@@ -285,7 +325,8 @@ async function cycle(n, plan, redis, results) {
         for (const scenario of order) {
           const r = await measure(proc.url, target, scenario, cookies, redis, MODE.duration, proc.child.pid)
           results.runs.push({ cycle: n, target: target.id, scenario, ...r })
-          log(`  ${target.id.padEnd(24)} ${scenario.padEnd(6)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.p50Us / 1000).toFixed(2)} ms  p99 ${(r.p99Us / 1000).toFixed(2)} ms  server ${r.serverCpuUsPerRequest.toFixed(0)} µs/req (${(r.serverCpu * 100).toFixed(0)} %)  foreign ${(r.foreignCpu * 100).toFixed(0)} %${r.ok !== r.requests ? `  NON-2XX ${JSON.stringify(r.statuses)}` : ''}`)
+          const pgText = target.pgTable ? `  postgres ${r.postgresCpuUsPerRequest.toFixed(0)} µs/req (${(r.postgresCpu * 100).toFixed(0)} %)${r.pgStatements ? ` [${Object.entries(r.pgStatements).map(([l, n]) => `${l} ${n.toFixed(2)}`).join(', ') || 'no statements'}]` : ''}` : ''
+          log(`  ${target.id.padEnd(24)} ${scenario.padEnd(6)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.p50Us / 1000).toFixed(2)} ms  p99 ${(r.p99Us / 1000).toFixed(2)} ms  server ${r.serverCpuUsPerRequest.toFixed(0)} µs/req (${(r.serverCpu * 100).toFixed(0)} %)${pgText}  foreign ${(r.foreignCpu * 100).toFixed(0)} %${r.ok !== r.requests ? `  NON-2XX ${JSON.stringify(r.statuses)}` : ''}`)
         }
         if (n === 1 && target.redisPrefix && target.role !== 'baseline') {
           // Round trips, from MONITOR: a small bounded sample per scenario, outside the timings.
@@ -308,11 +349,13 @@ async function cycle(n, plan, redis, results) {
 
 /**
  * Read latency and server memory with 1,000 stored sessions, then with `growthTo`: the extra
- * sessions are made over HTTP (first-visit writes, bounded in count and time).
+ * sessions are made over HTTP (first-visit writes, bounded in count and time), or for
+ * PostgreSQL by one `INSERT ... SELECT generate_series` into the target's table (bounded by
+ * `statement_timeout`; the same rows a first visit writes, in a second rather than a minute).
  */
 async function growth(plan, redis) {
   const out = []
-  for (const name of ['module-memory', 'module-sqlite', 'module-redis']) {
+  for (const name of ['module-memory', 'module-sqlite', 'module-redis', 'module-postgres']) {
     const server = plan.find(s => s.name === name)
     if (!server) continue
     const target = server.targets[0]
@@ -335,8 +378,10 @@ async function growth(plan, redis) {
         const memory = await inspector.memoryUsage()
         return {
           stored,
-          storeKeys: target.redisPrefix ? await redis.countKeys(target.redisPrefix) : null,
+          storeKeys: target.redisPrefix ? await redis.countKeys(target.redisPrefix) : target.pgTable ? await postgres.countRows(target.pgTable) : null,
           redisUsedMemory: target.redisPrefix ? await redis.memory() : null,
+          postgresTableBytes: target.pgTable ? await postgres.tableBytes(target.pgTable) : null,
+          postgresCpuUsPerRequest: cpu.postgresCpuUsPerRequest,
           rps: read.rps,
           p50Us: read.p50Us,
           p99Us: read.p99Us,
@@ -351,11 +396,13 @@ async function growth(plan, redis) {
       const small = await point(MODE.sessions)
       const extra = MODE.growthTo - MODE.sessions
       const started = Date.now()
-      const made = await call('load', { url: proc.url, paths: [target.routes.write], amount: extra, connections: CONNECTIONS, maxSeconds: MODE.growthMaxSeconds })
+      const made = target.pgTable
+        ? { ok: await postgres.prefill(target.pgTable, extra, MODE.growthMaxSeconds), via: 'INSERT ... SELECT generate_series' }
+        : { ...await call('load', { url: proc.url, paths: [target.routes.write], amount: extra, connections: CONNECTIONS, maxSeconds: MODE.growthMaxSeconds }), via: 'first-visit writes' }
       const seconds = (Date.now() - started) / 1000
-      log(`  made ${made.ok} sessions in ${seconds.toFixed(1)} s`)
+      log(`  made ${made.ok} sessions in ${seconds.toFixed(1)} s (${made.via})`)
       const large = await point(MODE.sessions + made.ok)
-      out.push({ target: target.id, small, large, creation: { asked: extra, made: made.ok, seconds, rps: made.rps } })
+      out.push({ target: target.id, small, large, creation: { asked: extra, made: made.ok, seconds, rps: made.rps ?? made.ok / seconds, via: made.via } })
     }
     finally {
       inspector.close()
@@ -367,23 +414,28 @@ async function growth(plan, redis) {
 
 /**
  * CPU profiles (`--cpu-prof`) of the bare app and of module-memory while they serve the lazy
- * route, then reads; each summarized by self time over its own timed window only.
+ * route, then reads; each summarized by self time over its own timed window only. With
+ * `--profile-servers=<server,...>`, of those servers instead (each compared in RESULTS.md with
+ * its generation's bare app when that is profiled too), writes included.
  */
 async function profile(plan, redis) {
   const out = {}
-  for (const name of ['baseline', 'module-memory']) {
-    const server = plan.find(s => s.name === name) ?? servers('').find(s => s.name === name)
+  const names = flags['profile-servers']?.split(',') ?? ['baseline', 'module-memory']
+  for (const name of names) {
+    const server = plan.find(s => s.name === name) ?? servers('', postgres?.url ?? '').find(s => s.name === name)
+    if (!server) throw new Error(`--profile-servers: no server ${name}`)
     const target = server.targets[0]
+    const scenarios = (flags['profile-servers'] ? ['lazy', 'read', 'write'] : ['lazy', 'read']).filter(s => target.scenarios.includes(s))
     const dir = join(TMP, 'profile', name)
     await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true })
-    log(`profile: ${name} /api/lazy and /api/read with --cpu-prof`)
+    log(`profile: ${name} ${scenarios.map(s => pathOf(target, s)).join(' and ')} with --cpu-prof`)
     const proc = await start(server, { redis, extraEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-interval=250 --cpu-prof-dir=${dir}` } })
     const windows = {}
     try {
       const { cookies } = await prepareTarget(proc.url, target)
-      await call('load', { url: proc.url, paths: [target.routes.lazy, target.routes.read], cookies, duration: MODE.warmup, connections: CONNECTIONS, maxSeconds: 30 })
-      for (const scenario of ['lazy', 'read']) {
+      await call('load', { url: proc.url, paths: scenarios.map(s => pathOf(target, s)), cookies, duration: MODE.warmup, connections: CONNECTIONS, maxSeconds: 30 })
+      for (const scenario of scenarios) {
         const from = Number(process.hrtime.bigint() / 1000n)
         const run = await call('load', { url: proc.url, paths: [pathOf(target, scenario)], cookies, duration: MODE.duration, connections: CONNECTIONS, maxSeconds: MODE.duration + 20 })
         windows[scenario] = { run, window: { from, to: Number(process.hrtime.bigint() / 1000n) } }
@@ -392,7 +444,7 @@ async function profile(plan, redis) {
     finally {
       await stop(server, proc, redis)
     }
-    out[name] = {}
+    out[name] = { meta: { target: target.id, group: target.group, role: target.role } }
     for (const [scenario, { run, window }] of Object.entries(windows)) {
       out[name][scenario] = { rps: run.rps, requests: run.requests, seconds: run.seconds, ...await summarizeProfile(dir, ROOT, window) }
     }
@@ -421,15 +473,29 @@ async function main() {
   results.machine.redis = redis.version
   log(`private redis-server ${redis.version} on ${redis.url}`)
   try {
+    const planned = s => (!only || only.has(s.name)) && (MODE.peers || !s.peer)
+    if (servers(redis.url, 'postgres://').some(s => planned(s) && s.targets.some(t => t.pgTable))) {
+      if (postgresAvailable()) {
+        postgres = await startPostgres({ pin: pid => pinTo(pid, PIN?.others) })
+        results.machine.postgres = postgres.version
+        results.postgres = { settings: postgres.settings, statementsCounted: postgres.counted, poolSize: 10 }
+        const s = postgres.settings
+        log(`private PostgreSQL ${postgres.version} on 127.0.0.1:${postgres.port} (fsync ${s.fsync}, synchronous_commit ${s.synchronous_commit}, full_page_writes ${s.full_page_writes}, wal_sync_method ${s.wal_sync_method}, shared_buffers ${s.shared_buffers}; statements ${postgres.counted ? 'counted by pg_stat_statements' : 'not counted: pg_stat_statements is not installed'})`)
+      }
+      else {
+        log('no PostgreSQL installed (initdb, postgres): the PostgreSQL targets are left out')
+      }
+    }
     let phase = Date.now()
-    results.builds = await buildAll({ redisUrl: redis.url, force: flags.rebuild, log })
+    const plannedBuilds = only ? new Set(servers(redis.url, postgres?.url).filter(planned).map(s => s.build)) : undefined
+    results.builds = await buildAll({ redisUrl: redis.url, force: flags.rebuild, log, only: plannedBuilds })
     // After the builds (which use every core): this process joins the load generator's cores.
     pinTo(process.pid, PIN?.others)
     results.timings.buildSeconds = (Date.now() - phase) / 1000
     log(`builds ready (${results.timings.buildSeconds.toFixed(0)} s)`)
 
-    const plan = servers(redis.url)
-      .filter(s => (!only || only.has(s.name)) && (MODE.peers || !s.peer))
+    const plan = servers(redis.url, postgres?.url)
+      .filter(planned)
       .map(s => ({ ...s, targets: s.targets.filter(t => MODE.peers || !t.peer) }))
     results.quiet = await waitQuiet(MODE.quietSeconds)
     log(`machine busy before the cycles: ${(results.quiet.busyCores * 100).toFixed(0)} % of a core (waited ${results.quiet.waitedSeconds.toFixed(0)} s)`)
@@ -469,7 +535,7 @@ async function main() {
 
     results.summary = summarize(results, plan)
     const missed = results.summary.rows.some(r => r.pass === false)
-    if (!flags['no-profile'] && (flags.profile || (missed && MODE.autoProfile))) {
+    if (!flags['no-profile'] && (flags.profile || flags['profile-servers'] || (missed && MODE.autoProfile))) {
       phase = Date.now()
       results.profile = await profile(plan, redis)
       results.timings.profileSeconds = (Date.now() - phase) / 1000
@@ -478,6 +544,7 @@ async function main() {
   finally {
     await stopAll()
     await redis.stop()
+    await postgres?.stop()
     worker.disconnect()
   }
   results.timings.totalSeconds = (Date.now() - t0) / 1000
@@ -487,9 +554,19 @@ async function main() {
   log(`done in ${results.timings.totalSeconds.toFixed(0)} s: ${join(OUT, 'RESULTS.md')}`)
 }
 
+// Interrupted: the servers and the benchmark's PostgreSQL (its temporary directory with it) are
+// stopped by their handles before the process ends.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the servers and the benchmark's PostgreSQL`)
+    void Promise.allSettled([stopAll(), postgres?.stop()]).finally(() => process.exit(130))
+  })
+}
+
 main().catch(async (error) => {
   console.error(error)
   await stopAll().catch(() => {})
+  await postgres?.stop().catch(() => {})
   worker.disconnect()
   process.exitCode = 1
 })

@@ -1,7 +1,7 @@
 // The apps (builds), the servers started from them, and the targets measured on each server.
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { copyFile, cp, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runOk } from '../../test/support/process.ts'
@@ -37,9 +37,12 @@ const SESSION = ['read', 'write', 'first']
  * Servers in the order of a cycle. Each is one process of one build; its targets are measured
  * one after another while it runs. `group` names the baseline target of the same kind of app;
  * a baseline without a scenario stands in with its `lazy` route (the Express bare routes are
- * alike). Peers (`peer: true`) are left out of quick runs.
+ * alike). Peers (`peer: true`) are left out of quick runs. The PostgreSQL targets (`pgTable`:
+ * the table each keeps its sessions in, dropped before and after its server runs) are there
+ * when the benchmark's own PostgreSQL is (`postgresUrl`).
  */
-export function servers(redisUrl) {
+export function servers(redisUrl, postgresUrl) {
+  const postgres = table => ({ NUXT_SESSION_POSTGRES_URL: postgresUrl, NUXT_SESSION_POSTGRES_TABLE: table })
   return [
     { name: 'baseline', build: 'baseline', targets: [
       { id: 'baseline', label: 'Nuxt, no session module', group: 'nuxt', role: 'baseline', routes: bare, scenarios: ALL },
@@ -53,6 +56,11 @@ export function servers(redisUrl) {
     { name: 'module-redis', build: 'module-sqlite', env: { NUXT_SESSION_REDIS_URL: redisUrl, NUXT_SESSION_REDIS_PREFIX: 'bench-nss' }, targets: [
       { id: 'module-redis', label: 'Nuxt + module, RedisSessionStore (NUXT_SESSION_REDIS_URL)', group: 'nuxt', role: 'module', store: 'redis', redisPrefix: 'bench-nss', routes: bare, scenarios: ALL },
     ] },
+    ...(postgresUrl
+      ? [{ name: 'module-postgres', build: 'module-sqlite', env: postgres('bench_nuxt'), targets: [
+          { id: 'module-postgres', label: 'Nuxt + module, PostgresSessionStore (NUXT_SESSION_POSTGRES_URL)', group: 'nuxt', role: 'module', store: 'postgres', pgTable: 'bench_nuxt', routes: bare, scenarios: ALL },
+        ] }]
+      : []),
     { name: 'module-unstorage-redis', build: 'module-unstorage-redis', targets: [
       { id: 'module-unstorage-redis', label: 'Nuxt + module, unstorage redis mount', group: 'nuxt', role: 'module', store: 'unstorage-redis', redisPrefix: 'bench-nss-unstorage', routes: bare, scenarios: ALL },
     ] },
@@ -76,7 +84,14 @@ export function servers(redisUrl) {
     { name: 'nitro3-module-redis', build: 'nitro3-module', env: { NUXT_SESSION_REDIS_URL: redisUrl, NUXT_SESSION_REDIS_PREFIX: 'bench-nss-nitro3' }, targets: [
       { id: 'nitro3-module-redis', label: 'Nitro 3 + module, RedisSessionStore (NUXT_SESSION_REDIS_URL)', group: 'nitro3', role: 'module', store: 'redis', redisPrefix: 'bench-nss-nitro3', routes: bare, scenarios: ALL },
     ] },
-    ...h3Servers('h3-v2', 'h3v2', 'h3 2', 'serve()'),
+    // Without the lazy route, which never reaches the store (module-postgres measures it, and that
+    // it runs no statement): the full run's time budget is better spent elsewhere.
+    ...(postgresUrl
+      ? [{ name: 'nitro3-module-postgres', build: 'nitro3-module', env: postgres('bench_nitro3'), targets: [
+          { id: 'nitro3-module-postgres', label: 'Nitro 3 + module, PostgresSessionStore (NUXT_SESSION_POSTGRES_URL)', group: 'nitro3', role: 'module', store: 'postgres', pgTable: 'bench_nitro3', routes: bare, scenarios: SESSION },
+        ] }]
+      : []),
+    ...h3Servers('h3-v2', 'h3v2', 'h3 2', 'serve()', postgresUrl),
     ...h3Servers('h3-v1', 'h3v1', 'h3 1', 'node:http'),
     { name: 'express', build: 'express', peer: true, env: { BENCH_EXPRESS_SECRET: SECRET, BENCH_REDIS_URL: redisUrl }, targets: [
       { id: 'express-baseline', label: 'Express 5, no session middleware', group: 'express', role: 'baseline', routes: bare, scenarios: ['lazy'] },
@@ -87,10 +102,13 @@ export function servers(redisUrl) {
 
 /**
  * A plain h3 app (bench/apps/h3-v2, h3-v1) as three servers of one entry: the bare app, then
- * nuxt-server-session/h3 on a memory and on the SQLite store (BENCH_H3_STORE). All run with
- * NODE_ENV=production, as the built Nitro and Nuxt servers do.
+ * nuxt-server-session/h3 on a memory and on the SQLite store (BENCH_H3_STORE), and with
+ * `postgresUrl` (h3 2 only) a fourth on PostgresSessionStore. All run with NODE_ENV=production,
+ * as the built Nitro and Nuxt servers do. The PostgreSQL one leaves out the lazy route: the
+ * app's /api/lazy never reaches the store, so it is the memory server's lazy route again, and
+ * the full run's time budget is better spent elsewhere.
  */
-function h3Servers(build, group, generation, via) {
+function h3Servers(build, group, generation, via, postgresUrl) {
   const env = { NODE_ENV: 'production', BENCH_SESSION_SECRET: SECRET }
   return [
     { name: `${build}-bare`, build, env, targets: [
@@ -102,6 +120,11 @@ function h3Servers(build, group, generation, via) {
     { name: `${build}-sqlite`, build, env: { ...env, BENCH_H3_STORE: 'sqlite' }, targets: [
       { id: `${group}-sqlite`, label: `plain ${generation} + nuxt-server-session/h3, sessionSqliteDriver`, group, role: 'module', store: 'sqlite', routes: bare, scenarios: ALL },
     ] },
+    ...(postgresUrl
+      ? [{ name: `${build}-postgres`, build, env: { ...env, BENCH_H3_STORE: 'postgres', BENCH_POSTGRES_URL: postgresUrl, BENCH_POSTGRES_TABLE: `bench_${group}` }, targets: [
+          { id: `${group}-postgres`, label: `plain ${generation} + nuxt-server-session/h3, PostgresSessionStore`, group, role: 'module', store: 'postgres', pgTable: `bench_${group}`, routes: bare, scenarios: SESSION },
+        ] }]
+      : []),
   ]
 }
 
@@ -158,8 +181,15 @@ async function distHash() {
  * exports) and a dist/ built by `nuxt-module-build build` (what `npm run build` runs) into it.
  * The benchmark's own copy, rebuilt when src/ changed, so that a build of the repo's dist/
  * meanwhile (`npm run build`, `dev:prepare`'s stub) cannot change or break a run.
+ *
+ * Built in a staging copy of the sources (bench/.tmp/package-build: src/, the manifest, the
+ * build and TS configs, node_modules linked) with the builder's default outDir, then moved: with
+ * `--outDir` elsewhere, nuxt-module-build writes the shared chunk's imports of dist/runtime
+ * relative to the repo's own dist/ (a module.mjs that cannot load), and unbuild fails the build
+ * when the repo has no dist/ (the manifest's exports then point at missing files).
  */
 const PACKAGE_COPY = join(ROOT, 'bench/node_modules/nuxt-server-session')
+const PACKAGE_STAGE = join(ROOT, 'bench/.tmp/package-build')
 
 async function buildPackageCopy({ force, log }) {
   const hash = await distHash()
@@ -169,9 +199,16 @@ async function buildPackageCopy({ force, log }) {
   }
   log('build the package (nuxt-module-build build) into bench/node_modules/nuxt-server-session')
   const started = Date.now()
+  await rm(PACKAGE_STAGE, { recursive: true, force: true })
+  await mkdir(PACKAGE_STAGE, { recursive: true })
+  await cp(join(ROOT, 'src'), join(PACKAGE_STAGE, 'src'), { recursive: true })
+  for (const file of ['package.json', 'build.config.ts', 'tsconfig.json']) await copyFile(join(ROOT, file), join(PACKAGE_STAGE, file))
+  await symlink(join(ROOT, 'node_modules'), join(PACKAGE_STAGE, 'node_modules'), 'dir')
+  await runOk(process.execPath, [join(ROOT, 'node_modules/@nuxt/module-builder/dist/cli.mjs'), 'build'], { cwd: PACKAGE_STAGE, env: { ...cleanEnv(), NUXT_TELEMETRY_DISABLED: '1' }, timeout: 300_000 })
   await rm(PACKAGE_COPY, { recursive: true, force: true })
   await mkdir(PACKAGE_COPY, { recursive: true })
-  await runOk(process.execPath, [join(ROOT, 'node_modules/@nuxt/module-builder/dist/cli.mjs'), 'build', `--outDir=${join(PACKAGE_COPY, 'dist')}`], { cwd: ROOT, env: { ...cleanEnv(), NUXT_TELEMETRY_DISABLED: '1' }, timeout: 300_000 })
+  await rename(join(PACKAGE_STAGE, 'dist'), join(PACKAGE_COPY, 'dist'))
+  await rm(PACKAGE_STAGE, { recursive: true, force: true })
   await copyFile(join(ROOT, 'package.json'), join(PACKAGE_COPY, 'package.json'))
   await writeFile(stamp, JSON.stringify({ hash, builtAt: new Date().toISOString() }))
   return (Date.now() - started) / 1000
@@ -180,12 +217,14 @@ async function buildPackageCopy({ force, log }) {
 /**
  * Builds every app that changed since its last build (nuxi build / nitropack build / nitro
  * build, cwd = the app), one after another, and the package copy for the apps that import it.
- * Returns the seconds each build took (0 when reused).
+ * With `only` (a set of build names: what a `--only` run starts), the others are left as they
+ * are. Returns the seconds each build took (0 when reused).
  */
-export async function buildAll({ redisUrl, force, log }) {
+export async function buildAll({ redisUrl, force, log, only }) {
   const times = {}
-  if (Object.values(BUILDS).some(app => app.usesPackage)) times.package = await buildPackageCopy({ force, log })
-  for (const [name, app] of Object.entries(BUILDS)) {
+  const wanted = Object.entries(BUILDS).filter(([name]) => !only || only.has(name))
+  if (wanted.some(([, app]) => app.usesPackage)) times.package = await buildPackageCopy({ force, log })
+  for (const [name, app] of wanted) {
     if (app.kind === 'node') continue
     const dir = join(APPS, name)
     const env = app.redisAtBuild ? { BENCH_REDIS_URL: redisUrl } : {}

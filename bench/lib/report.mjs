@@ -1,5 +1,6 @@
 // From the raw runs to the summary (medians, ratios, pass/fail against DESIGN §6) and to
 // bench/RESULTS.md.
+import { isWrite } from './postgres.mjs'
 import { median, range } from './stats.mjs'
 
 const SCENARIOS = ['lazy', 'read', 'write', 'first']
@@ -12,12 +13,22 @@ const SCENARIO_LABEL = {
 
 /** DESIGN §6: minimum ratio to the bare app, by scenario and store (module targets only). */
 const TARGETS = {
-  lazy: { 'sqlite': 0.97, 'memory': 0.97, 'redis': 0.97, 'unstorage-redis': 0.97 },
-  read: { 'sqlite': 0.60, 'memory': 0.90, 'redis': 0.55, 'unstorage-redis': 0.55 },
-  write: { 'sqlite': 0.45, 'memory': 0.85, 'redis': 0.45, 'unstorage-redis': 0.45 },
+  lazy: { 'sqlite': 0.97, 'memory': 0.97, 'redis': 0.97, 'unstorage-redis': 0.97, 'postgres': 0.97 },
+  read: { 'sqlite': 0.60, 'memory': 0.90, 'redis': 0.55, 'unstorage-redis': 0.55, 'postgres': 0.45 },
+  write: { 'sqlite': 0.45, 'memory': 0.85, 'redis': 0.45, 'unstorage-redis': 0.45, 'postgres': 0.35 },
 }
-// A first visit that writes is a write: the write target applies to it too.
-TARGETS.first = TARGETS.write
+// A first visit that writes is a write: the write target applies to it too; PostgreSQL's first
+// visit (an INSERT, a new row and index entries) is reported without a target.
+TARGETS.first = { ...TARGETS.write, postgres: null }
+
+/** DESIGN §6, PostgresSessionStore: statements per request (the app's, from pg_stat_statements). */
+const POSTGRES_STATEMENTS = [
+  { scenario: 'lazy', check: 'lazy route = 0 statements', count: 'all', expected: 0 },
+  { scenario: 'read', check: 'read = 1 statement', count: 'all', expected: 1 },
+  { scenario: 'read', check: 'unchanged session = 0 writes', count: 'writes', expected: 0 },
+  { scenario: 'write', check: 'write = 1 statement (besides the read that loads it)', count: 'writes', expected: 1 },
+  { scenario: 'first', check: 'first-visit write = 1 statement', count: 'all', expected: 1 },
+]
 
 /** Flat from 1k to 100k stored sessions: server CPU per read and server RSS each within +10 %. */
 const GROWTH_LIMITS = { cpu: 1.10, rss: 1.10 }
@@ -41,6 +52,11 @@ export function summarize(results, plan) {
         for (const r of runs) {
           for (const cmd of Object.keys(r.redisCommands ?? {})) commands[cmd] = median(runs.map(x => x.redisCommands?.[cmd] ?? 0))
         }
+        const statements = {}
+        for (const r of runs) {
+          for (const label of Object.keys(r.pgStatements ?? {})) statements[label] = median(runs.map(x => x.pgStatements?.[label] ?? 0))
+        }
+        const pgCounted = runs.some(r => r.pgStatements)
         rows.push({
           target: target.id,
           label: target.label,
@@ -66,6 +82,8 @@ export function summarize(results, plan) {
           cpuRatioRange: target.role === 'baseline' ? null : range(cpuRatios),
           cpuPass: threshold === null || cpuRatio === null ? null : cpuRatio >= threshold,
           redisCommands: Object.keys(commands).length ? commands : null,
+          pgStatements: pgCounted ? statements : null,
+          postgresCpuUsPerRequest: target.pgTable ? median(runs.map(r => r.postgresCpuUsPerRequest)) : null,
         })
       }
     }
@@ -86,6 +104,17 @@ export function summarize(results, plan) {
     if (trips.first) redisChecks.push({ check: 'first-visit write = 1 round trip', measured: total(trips.first.fromClients), pass: near(total(trips.first.fromClients), 1) })
   }
 
+  // PostgreSQL: statements per request of each PostgresSessionStore target (medians over cycles).
+  const postgresChecks = []
+  for (const target of plan.flatMap(s => s.targets).filter(t => t.store === 'postgres' && t.role === 'module')) {
+    for (const c of POSTGRES_STATEMENTS) {
+      const row = rows.find(r => r.target === target.id && r.scenario === c.scenario)
+      if (!row?.pgStatements) continue
+      const measured = Object.entries(row.pgStatements).filter(([label]) => c.count === 'all' || isWrite(label)).reduce((n, [, v]) => n + v, 0)
+      postgresChecks.push({ target: target.id, scenario: c.scenario, check: c.check, measured, pass: Math.abs(measured - c.expected) < 0.02 })
+    }
+  }
+
   const growth = (results.growth ?? []).map((g) => {
     const rpsRatio = g.large.rps / g.small.rps
     const rssRatio = g.large.rssKiB / g.small.rssKiB
@@ -102,7 +131,7 @@ export function summarize(results, plan) {
       memoryFlat: rssRatio <= GROWTH_LIMITS.rss,
     }
   })
-  return { rows, redisChecks, growth, growthLimits: GROWTH_LIMITS }
+  return { rows, redisChecks, postgresChecks, growth, growthLimits: GROWTH_LIMITS }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,6 +147,22 @@ const fmt = {
 function durationText(results) {
   const list = results.durations ?? [results.settings.duration]
   return new Set(list).size === 1 ? `${list[0]} s` : `${list.join(' s / ')} s (cycle 1 / 2 / …: shortened to fit the run's time budget)`
+}
+
+/** The store's own size at a growth point: Redis's used_memory, or the PostgreSQL table's (with indexes). */
+function storeMiB(point) {
+  const bytes = point.redisUsedMemory ?? point.postgresTableBytes
+  return bytes ? (bytes / 1048576).toFixed(0) : '—'
+}
+
+/** CPU used by processes outside the benchmark during a growth point's reads (share of one core). */
+function otherCpu(point) {
+  return point.foreignCpu === null || point.foreignCpu === undefined ? '—' : `${Math.round(point.foreignCpu * 100)} %`
+}
+
+/** The PostgreSQL settings a run used, as the server reported them. */
+function postgresSettingsText(s) {
+  return ['fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'wal_level', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'autovacuum', 'jit', 'max_connections', 'shared_preload_libraries'].filter(k => s[k] !== undefined).map(k => `\`${k}=${s[k]}\``).join(', ')
 }
 
 function table(head, rows) {
@@ -141,6 +186,7 @@ export function renderResults(results) {
     ['Nuxt / Nitro / h3', `${v.nuxt} / ${v.nitropack} / ${v.h3}`],
     ['Nitro 3 / h3 2', `${v.nitro ?? '—'} / ${v['h3-v2'] ?? '—'}`],
     ['unstorage / ioredis / Redis server', `${v.unstorage} / ${v.ioredis} / ${machine.redis}`],
+    ['pg (node-postgres) / PostgreSQL server', `${v.pg ?? '—'} / ${machine.postgres ?? 'not run'}`],
     ['load generator', `autocannon ${v.autocannon}, ${settings.connections} connections, its own process`],
     ['peers', `nuxt-auth-utils ${v['nuxt-auth-utils']}, @scayle/h3-session ${v['@scayle/h3-session']}, express ${v.express} + express-session ${v['express-session']} + connect-redis ${v['connect-redis']} (redis ${v.redis})`],
     ['date', results.date],
@@ -152,7 +198,8 @@ export function renderResults(results) {
     '- Scenarios: **lazy** = `/api/lazy`, a route that never asks for the session (the request still carries a session cookie); **read** = `/api/read` with one of the 1,000 cookies (round-robin), returns `session.data.visits`; **write** = `/api/write` with a cookie, increments the counter; **first** = `/api/write` without a cookie (a new session each request, a Set-Cookie each response).',
     '- Baselines: Nuxt targets against `baseline` (the same Nuxt app and routes, no session module; its read/write routes return the same JSON without a session, and its requests carry a cookie of the same size); Nitro targets against `nitro-baseline` (a plain Nitro app, the same build as the h3 and @scayle peers); Nitro 3 targets against `nitro3-baseline` (a plain Nitro 3 app, `nitro build`, the same routes and JSON); the plain h3 targets (`nuxt-server-session/h3` imported by its name, as a user imports it, from a copy of the package built by nuxt-module-build under bench/node_modules) against the bare app of their own generation, the same script without sessions: `h3v2-baseline` (h3 2 under its `serve()`, sessions with `app.use(sessionAutoSave())` first) and `h3v1-baseline` (h3 1 on node:http), all with NODE_ENV=production; the Express peer against a bare route of the same Express process (`/api/lazy`).',
     '- `module-redis` is the `module-sqlite` build started with `NUXT_SESSION_REDIS_URL` (RedisSessionStore), and `nitro3-module-redis` the `nitro3-module-sqlite` build likewise; all Redis targets use a private `redis-server` started by the benchmark (no persistence), so that `CONFIG RESETSTAT` / `INFO commandstats` see only their traffic.',
-    settings.pinning ? `- Pinned with \`taskset\`: the server under test alone on core ${settings.pinning.server}; the load generator, the benchmark process and its Redis on core(s) ${settings.pinning.others}.` : '- Not pinned to cores (`--no-pin`, or no `taskset` or second core): the server and the load generator shared the cores as the scheduler chose.',
+    ...(results.postgres ? [`- \`module-postgres\` is the \`module-sqlite\` build started with \`NUXT_SESSION_POSTGRES_URL\` (PostgresSessionStore, its default pool of ${results.postgres.poolSize} connections, one table per target, created by the app at start and dropped after), \`nitro3-module-postgres\` the \`nitro3-module-sqlite\` build likewise, and \`h3v2-postgres\` the plain h3 2 app with \`new PostgresSessionStore(url)\` (these two: read, write and first visit; a lazy route never reaches the store, and \`module-postgres\` measures it). All use a private PostgreSQL ${machine.postgres} started by the benchmark (initdb in a temporary directory on the machine's disk, 127.0.0.1, its own port), with PostgreSQL's durable defaults: ${postgresSettingsText(results.postgres.settings)}. The apps log in as their own role, so that \`pg_stat_statements\` (preloaded: the one setting added) counts their statements alone.`] : []),
+    settings.pinning ? `- Pinned with \`taskset\`: the server under test alone on core ${settings.pinning.server}; the load generator, the benchmark process, its Redis${results.postgres ? ' and its PostgreSQL (all its processes)' : ''} on core(s) ${settings.pinning.others}.` : '- Not pinned to cores (`--no-pin`, or no `taskset` or second core): the server and the load generator shared the cores as the scheduler chose.',
     '- Latency is measured by the load generator per response at 1 µs resolution, at 10 concurrent connections (so it includes queueing: about connections ÷ throughput).',
   ].join('\n'), '')
 
@@ -174,9 +221,9 @@ export function renderResults(results) {
       r.foreignCpu === null ? '—' : `${Math.round(r.foreignCpu * 100)} %`,
     ]),
   ), '')
-  out.push('Columns: **ratio** = req/s ÷ the baseline\'s req/s (the DESIGN §6 definition; **result** judges it). **server µs/req** = CPU time of the server process (all threads, from /proc) per request; **CPU ratio** = the baseline\'s µs/req ÷ this target\'s, i.e. the req/s ratio a server with a core to itself would see (on 2 cores the load generator and the server share the machine, which pulls the req/s ratio towards 1). Redis\'s own CPU is not in it. **other CPU** = CPU used meanwhile by processes outside the benchmark (share of one core): high values mean a noisy measurement.', '')
+  out.push('Columns: **ratio** = req/s ÷ the baseline\'s req/s (the DESIGN §6 definition; **result** judges it). **server µs/req** = CPU time of the server process (all threads, from /proc) per request; **CPU ratio** = the baseline\'s µs/req ÷ this target\'s, i.e. the req/s ratio a server with a core to itself would see (on 2 cores the load generator and the server share the machine, which pulls the req/s ratio towards 1). Redis\'s and PostgreSQL\'s own CPU is not in it (PostgreSQL\'s is shown with its statements below). **other CPU** = CPU used meanwhile by processes outside the benchmark (share of one core): high values mean a noisy measurement.', '')
   const checked = rows.filter(r => r.pass !== null)
-  out.push(`DESIGN §6 ratio targets: ${checked.filter(r => r.pass).length} of ${checked.length} met${checked.some(r => !r.pass) ? `; missed: ${checked.filter(r => !r.pass).map(r => `${r.target} ${r.scenario} (${fmt.ratio(r.ratio)} < ${r.threshold.toFixed(2)})`).join(', ')}` : ''}. The first-visit write is held to the write target. \`module-unstorage-redis\` has no target of its own in DESIGN §6 (its Redis target is for RedisSessionStore); it is shown for comparison, as are the peers.`, '')
+  out.push(`DESIGN §6 ratio targets: ${checked.filter(r => r.pass).length} of ${checked.length} met${checked.some(r => !r.pass) ? `; missed: ${checked.filter(r => !r.pass).map(r => `${r.target} ${r.scenario} (${fmt.ratio(r.ratio)} < ${r.threshold.toFixed(2)})`).join(', ')}` : ''}. The first-visit write is held to the write target (PostgreSQL's is reported only). \`module-unstorage-redis\` has no target of its own in DESIGN §6 (its Redis target is for RedisSessionStore); it is shown for comparison, as are the peers.`, '')
 
   out.push('### Ratios at a glance (median ratio to the bare app)', '')
   const targets = [...new Set(rows.filter(r => r.role !== 'baseline').map(r => r.target))]
@@ -199,6 +246,24 @@ export function renderResults(results) {
   if (summary.redisChecks.length) {
     out.push('DESIGN §6 Redis targets (RedisSessionStore, `module-redis`):', '')
     out.push(table(['check', 'measured per request', 'result'], summary.redisChecks.map(c => [c.check, c.measured.toFixed(2), fmt.pass(c.pass)])), '')
+  }
+
+  const pgRows = rows.filter(r => r.store === 'postgres' && r.role === 'module')
+  if (pgRows.length) {
+    out.push('## PostgreSQL statements per request', '')
+    out.push(results.postgres?.statementsCounted
+      ? 'Statements the app\'s role ran in the benchmark\'s database (`pg_stat_statements` calls, reset before each timed run) ÷ requests served in the run (median over cycles), named after PostgresSessionStore\'s statements; each is one round trip and, outside a transaction, one commit. **PostgreSQL µs/req** = CPU time of the whole PostgreSQL server (all its processes) per request, on the cores it shares with the load generator.'
+      : '`pg_stat_statements` is not installed here, so statements were not counted. **PostgreSQL µs/req** = CPU time of the whole PostgreSQL server (all its processes) per request.', '')
+    out.push(table(['target', 'scenario', 'statements per request', 'PostgreSQL µs/req'], pgRows.map(r => [
+      r.target,
+      SCENARIO_LABEL[r.scenario],
+      r.pgStatements ? `${Object.values(r.pgStatements).reduce((a, b) => a + b, 0).toFixed(2)}${Object.values(r.pgStatements).some(n => n >= 0.005) ? `: ${Object.entries(r.pgStatements).sort((a, b) => b[1] - a[1]).filter(([, n]) => n >= 0.005).map(([l, n]) => `${l} ${n.toFixed(2)}`).join(', ')}` : ''}` : '—',
+      r.postgresCpuUsPerRequest === null || r.postgresCpuUsPerRequest === undefined ? '—' : r.postgresCpuUsPerRequest.toFixed(0),
+    ])), '')
+    if (summary.postgresChecks?.length) {
+      out.push('DESIGN §6 PostgreSQL targets (PostgresSessionStore):', '')
+      out.push(table(['target', 'check', 'measured per request', 'result'], summary.postgresChecks.map(c => [c.target, c.check, c.measured.toFixed(2), fmt.pass(c.pass)])), '')
+    }
   }
 
   out.push('## Set-Cookie of a first-visit write', '')
@@ -238,11 +303,13 @@ export function renderResults(results) {
   if (summary.growth.length) {
     out.push(`Reads of the same 1,000 sessions, with 1,000 stored and after adding more through \`/api/write\` without a cookie (autocannon, ${settings.connections} connections, bounded in count and time). "Flat" means the server's CPU per read (cost) and its RSS after GC (memory) each grow by at most ${Math.round((summary.growthLimits.cpu - 1) * 100)} %; req/s and latency are shown as measured.`, '')
     out.push('Server memory is read after two forced garbage collections (through the inspector), so it compares live data rather than how far the heap grew under load; RSS under load is shown too.', '')
-    out.push(table(['target', 'stored', 'read req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'RSS under load MiB', 'RSS after GC MiB', 'JS heap used MiB', 'Redis used_memory MiB', 'cost flat', 'memory flat'], summary.growth.flatMap(g => [
-      [g.target, g.small.stored.toLocaleString('en-US'), fmt.rps(g.small.rps), fmt.ms(g.small.p50Us), fmt.ms(g.small.p99Us), g.small.serverCpuUsPerRequest?.toFixed(0) ?? '—', fmt.mib(g.small.rssUnderLoadKiB), fmt.mib(g.small.rssKiB), fmt.mib(g.small.heapUsedKiB), g.small.redisUsedMemory ? (g.small.redisUsedMemory / 1048576).toFixed(0) : '—', '', ''],
-      [g.target, g.large.stored.toLocaleString('en-US'), fmt.rps(g.large.rps), fmt.ms(g.large.p50Us), fmt.ms(g.large.p99Us), g.large.serverCpuUsPerRequest?.toFixed(0) ?? '—', fmt.mib(g.large.rssUnderLoadKiB), fmt.mib(g.large.rssKiB), fmt.mib(g.large.heapUsedKiB), g.large.redisUsedMemory ? (g.large.redisUsedMemory / 1048576).toFixed(0) : '—', `${fmt.pass(g.costFlat)} (CPU/read ${fmt.ratio(g.cpuRatio)}×, req/s ${fmt.ratio(g.rpsRatio)}×)`, `${fmt.pass(g.memoryFlat)} (RSS ${fmt.ratio(g.rssRatio)}×; heap ${Math.round(g.heapPerSession)} B per session)`],
+    out.push(table(['target', 'stored', 'read req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'RSS under load MiB', 'RSS after GC MiB', 'JS heap used MiB', 'store MiB (Redis used_memory / PostgreSQL table)', 'other CPU', 'cost flat', 'memory flat'], summary.growth.flatMap(g => [
+      [g.target, g.small.stored.toLocaleString('en-US'), fmt.rps(g.small.rps), fmt.ms(g.small.p50Us), fmt.ms(g.small.p99Us), g.small.serverCpuUsPerRequest?.toFixed(0) ?? '—', fmt.mib(g.small.rssUnderLoadKiB), fmt.mib(g.small.rssKiB), fmt.mib(g.small.heapUsedKiB), storeMiB(g.small), otherCpu(g.small), '', ''],
+      [g.target, g.large.stored.toLocaleString('en-US'), fmt.rps(g.large.rps), fmt.ms(g.large.p50Us), fmt.ms(g.large.p99Us), g.large.serverCpuUsPerRequest?.toFixed(0) ?? '—', fmt.mib(g.large.rssUnderLoadKiB), fmt.mib(g.large.rssKiB), fmt.mib(g.large.heapUsedKiB), storeMiB(g.large), otherCpu(g.large), `${fmt.pass(g.costFlat)} (CPU/read ${fmt.ratio(g.cpuRatio)}×, req/s ${fmt.ratio(g.rpsRatio)}×)`, `${fmt.pass(g.memoryFlat)} (RSS ${fmt.ratio(g.rssRatio)}×; heap ${Math.round(g.heapPerSession)} B per session)`],
     ])), '')
-    out.push(summary.growth.map(g => `- ${g.target}: ${g.creation.made.toLocaleString('en-US')} of ${g.creation.asked.toLocaleString('en-US')} extra sessions made in ${g.creation.seconds.toFixed(1)} s (${fmt.rps(g.creation.rps)} first-visit writes/s).`).join('\n'), '')
+    out.push(summary.growth.map(g => g.creation.via === 'INSERT ... SELECT generate_series'
+      ? `- ${g.target}: ${g.creation.made.toLocaleString('en-US')} of ${g.creation.asked.toLocaleString('en-US')} extra sessions inserted into its table in ${g.creation.seconds.toFixed(1)} s by one \`INSERT ... SELECT generate_series\` (then \`ANALYZE\`); PostgreSQL's CPU per read: ${g.small.postgresCpuUsPerRequest?.toFixed(0) ?? '—'} µs with ${g.small.stored.toLocaleString('en-US')} stored, ${g.large.postgresCpuUsPerRequest?.toFixed(0) ?? '—'} µs with ${g.large.stored.toLocaleString('en-US')}.`
+      : `- ${g.target}: ${g.creation.made.toLocaleString('en-US')} of ${g.creation.asked.toLocaleString('en-US')} extra sessions made in ${g.creation.seconds.toFixed(1)} s (${fmt.rps(g.creation.rps)} first-visit writes/s).`).join('\n'), '')
     if (summary.growth.some(g => g.target === 'module-memory')) out.push('The memory mount keeps every session in the server process, so its RSS grows with the number of sessions by design; for it the memory figure measures the cost per session rather than a defect.', '')
   }
   else {
@@ -254,39 +321,48 @@ export function renderResults(results) {
   out.push(table(['server', 'VmRSS MiB (median)'], servers.map(s => [s, fmt.mib(median(results.rss.filter(r => r.server === s).map(r => r.rssKiB)))])), '')
 
   if (results.profile) {
-    out.push('## CPU profiles: module-memory against the bare app', '')
+    // Each profiled server against the profiled bare app of its generation (older results: no meta).
+    const metaOf = name => results.profile[name].meta ?? { group: 'nuxt', role: name === 'baseline' ? 'baseline' : 'module' }
+    const pairs = Object.keys(results.profile).filter(n => metaOf(n).role !== 'baseline').map(n => [n, Object.keys(results.profile).find(b => metaOf(b).role === 'baseline' && metaOf(b).group === metaOf(n).group)]).filter(([, b]) => b)
+    out.push(`## CPU profiles: ${pairs.map(([n, b]) => `${n} against ${b === 'baseline' ? 'the bare app' : b}`).join('; ')}`, '')
     out.push('`--cpu-prof` (250 µs sampling) on each server process; each scenario keeps only the samples of its own timed window. Self time per request (busy CPU time × share ÷ requests served in the window); bundled code is mapped back to its source through the build\'s source maps.', '')
     const perReq = (p, pct) => (pct * p.busyMs * 10) / (p.rps * p.seconds)
     const pctOf = (p, area) => p.areas.find(a => a.area === area)?.selfPct ?? 0
-    for (const scenario of ['read', 'lazy']) {
-      const base = results.profile.baseline?.[scenario]
-      const mem = results.profile['module-memory']?.[scenario]
-      out.push(`### ${scenario === 'read' ? '/api/read (reads an existing session)' : '/api/lazy (never asks for the session)'}`, '')
-      if (!mem || mem.error || !base || base.error) {
-        out.push(String(mem?.error ?? base?.error ?? 'no profile'), '')
-        continue
+    const heading = { read: '/api/read (reads an existing session)', lazy: '/api/lazy (never asks for the session)', write: '/api/write (changes an existing session)' }
+    for (const [name, baseName] of pairs) {
+      const baseLabel = baseName === 'baseline' ? 'bare app' : baseName
+      for (const scenario of ['read', 'write', 'lazy']) {
+        const base = results.profile[baseName]?.[scenario]
+        const mem = results.profile[name]?.[scenario]
+        if (!mem && !base) continue
+        out.push(`### ${pairs.length > 1 ? `${name}: ` : ''}${heading[scenario]}`, '')
+        if (!mem || mem.error || !base || base.error) {
+          out.push(String(mem?.error ?? base?.error ?? 'no profile'), '')
+          continue
+        }
+        out.push(`${name}: ${fmt.rps(mem.rps)} req/s under the profiler, ${perReq(mem, 100).toFixed(0)} µs busy CPU per request; the ${baseLabel}: ${fmt.rps(base.rps)} req/s, ${perReq(base, 100).toFixed(0)} µs (${mem.window}).`, '')
+        const areas = [...new Set([...mem.areas.map(a => a.area), ...base.areas.map(a => a.area)])]
+        out.push(table(['area', `${name} µs/req`, `${baseLabel} µs/req`, 'difference'], areas
+          .map(area => [area, perReq(mem, pctOf(mem, area)), perReq(base, pctOf(base, area))])
+          .sort((a, b) => Math.abs(b[1] - b[2]) - Math.abs(a[1] - a[2]))
+          .slice(0, scenario === 'lazy' ? 10 : 18)
+          .map(([area, m, b]) => [area, m.toFixed(1), b.toFixed(1), `${m - b >= 0 ? '+' : ''}${(m - b).toFixed(1)}`])), '')
+        if (scenario !== 'lazy') {
+          const moduleUs = mem.areas.filter(a => a.area.startsWith('nuxt-server-session ')).reduce((n, a) => n + perReq(mem, a.selfPct), 0)
+          const storeUs = name === 'module-memory' ? `unstorage (memory driver): ${perReq(mem, pctOf(mem, 'unstorage')).toFixed(0)} µs` : `pg and pg-protocol: ${(perReq(mem, pctOf(mem, 'pg')) + perReq(mem, pctOf(mem, 'pg-protocol'))).toFixed(0)} µs`
+          out.push(`The module's own files: ${moduleUs.toFixed(0)} µs of self time per request; ${storeUs}.`, '')
+        }
+        out.push('Functions with the largest difference (self time per request):', '')
+        const key = f => `${f.name} ${f.where}`
+        const baseFn = new Map(base.topFunctions.map(f => [key(f), f]))
+        const memFn = new Map(mem.topFunctions.map(f => [key(f), f]))
+        const keys = [...new Set([...memFn.keys(), ...baseFn.keys()])]
+        out.push(table(['function', 'where', `${name} µs/req`, `${baseLabel} µs/req`], keys
+          .map(k => [memFn.get(k) ?? baseFn.get(k), memFn.get(k) ? perReq(mem, memFn.get(k).selfPct) : 0, baseFn.get(k) ? perReq(base, baseFn.get(k).selfPct) : 0])
+          .sort((a, b) => Math.abs(b[1] - b[2]) - Math.abs(a[1] - a[2]))
+          .slice(0, scenario === 'lazy' ? 12 : 25)
+          .map(([f, m, b]) => [`\`${f.name}\``, f.where || '(native)', m.toFixed(1), b.toFixed(1)])), '')
       }
-      out.push(`module-memory: ${fmt.rps(mem.rps)} req/s under the profiler, ${perReq(mem, 100).toFixed(0)} µs busy CPU per request; the bare app: ${fmt.rps(base.rps)} req/s, ${perReq(base, 100).toFixed(0)} µs (${mem.window}).`, '')
-      const areas = [...new Set([...mem.areas.map(a => a.area), ...base.areas.map(a => a.area)])]
-      out.push(table(['area', 'module-memory µs/req', 'bare app µs/req', 'difference'], areas
-        .map(area => [area, perReq(mem, pctOf(mem, area)), perReq(base, pctOf(base, area))])
-        .sort((a, b) => Math.abs(b[1] - b[2]) - Math.abs(a[1] - a[2]))
-        .slice(0, scenario === 'read' ? 18 : 10)
-        .map(([area, m, b]) => [area, m.toFixed(1), b.toFixed(1), `${m - b >= 0 ? '+' : ''}${(m - b).toFixed(1)}`])), '')
-      if (scenario === 'read') {
-        const moduleUs = mem.areas.filter(a => a.area.startsWith('nuxt-server-session ')).reduce((n, a) => n + perReq(mem, a.selfPct), 0)
-        out.push(`The module's own files: ${moduleUs.toFixed(0)} µs of self time per read; unstorage (memory driver): ${perReq(mem, pctOf(mem, 'unstorage')).toFixed(0)} µs.`, '')
-      }
-      out.push('Functions with the largest difference (self time per request):', '')
-      const key = f => `${f.name} ${f.where}`
-      const baseFn = new Map(base.topFunctions.map(f => [key(f), f]))
-      const memFn = new Map(mem.topFunctions.map(f => [key(f), f]))
-      const keys = [...new Set([...memFn.keys(), ...baseFn.keys()])]
-      out.push(table(['function', 'where', 'module-memory µs/req', 'bare app µs/req'], keys
-        .map(k => [memFn.get(k) ?? baseFn.get(k), memFn.get(k) ? perReq(mem, memFn.get(k).selfPct) : 0, baseFn.get(k) ? perReq(base, baseFn.get(k).selfPct) : 0])
-        .sort((a, b) => Math.abs(b[1] - b[2]) - Math.abs(a[1] - a[2]))
-        .slice(0, scenario === 'read' ? 25 : 12)
-        .map(([f, m, b]) => [`\`${f.name}\``, f.where || '(native)', m.toFixed(1), b.toFixed(1)])), '')
     }
   }
 

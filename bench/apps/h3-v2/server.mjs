@@ -7,7 +7,9 @@
 // BENCH_H3_STORE picks the app: unset = the bare app (the baseline: the same routes and JSON,
 // no session, nothing of the library loaded); `memory` = UnstorageSessionStore on unstorage's
 // memory driver (`createStorage()`); `sqlite` = UnstorageSessionStore on the library's SQLite
-// driver (what the modules mount by default), under ./.data/session in the server's cwd.
+// driver (what the modules mount by default), under ./.data/session in the server's cwd;
+// `postgres` = PostgresSessionStore on BENCH_POSTGRES_URL, table BENCH_POSTGRES_TABLE (its
+// default pool of 10 connections).
 // The session apps put `sessionAutoSave()` first, as the README says, and ask for the session
 // in the routes that use it only: /api/lazy never does. PORT, HOST and BENCH_SESSION_SECRET
 // come from the benchmark at start.
@@ -24,9 +26,14 @@ if (!store) {
 }
 else {
   const { createStorage } = await import('unstorage')
-  const { sessionAutoSave, sessionSqliteDriver, UnstorageSessionStore, useSession } = await import('nuxt-server-session/h3')
+  const { PostgresSessionStore, sessionAutoSave, sessionSqliteDriver, UnstorageSessionStore, useSession } = await import('nuxt-server-session/h3')
   let storage
-  if (store === 'memory') {
+  let sessionStore
+  if (store === 'postgres') {
+    sessionStore = new PostgresSessionStore(process.env.BENCH_POSTGRES_URL, { table: process.env.BENCH_POSTGRES_TABLE })
+    await sessionStore.check()
+  }
+  else if (store === 'memory') {
     storage = createStorage()
   }
   else if (store === 'sqlite') {
@@ -37,7 +44,7 @@ else {
   else {
     throw new Error(`BENCH_H3_STORE: unknown store ${store}`)
   }
-  const options = { store: new UnstorageSessionStore(storage), secret: process.env.BENCH_SESSION_SECRET }
+  const options = { store: sessionStore ?? new UnstorageSessionStore(storage), secret: process.env.BENCH_SESSION_SECRET }
 
   app.use(sessionAutoSave())
   app.get('/api/lazy', () => ({ ok: true }))

@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url'
 import NuxtServerSession from '../../../src/module'
 
 // Zero config: the module's default SQLite database under .data/session. Started with
-// NUXT_SESSION_REDIS_URL, the same build is the `module-redis` target (RedisSessionStore).
+// NUXT_SESSION_REDIS_URL, the same build is the `module-redis` target (RedisSessionStore); with
+// NUXT_SESSION_POSTGRES_URL, the `module-postgres` target (PostgresSessionStore).
 export default defineNuxtConfig({
   modules: [NuxtServerSession],
   devtools: { enabled: false },
