@@ -3,6 +3,7 @@ import { describe, expectTypeOf, it } from 'vitest'
 import { useSession } from 'nuxt-server-session/h3'
 import type { ServerSession, SessionData as H3SessionData } from 'nuxt-server-session/h3'
 import type { SessionData } from 'nuxt-server-session'
+import { requireServerSession, useServerSession } from '../src/runtime/server/nitro/utils'
 
 declare module 'nuxt-server-session' {
   interface SessionData {
@@ -49,5 +50,11 @@ describe('[nuxt-server-session] types', () => {
     expectTypeOf<ServerSession['regenerate']>().returns.toEqualTypeOf<Promise<void>>()
     expectTypeOf<ServerSession['id']>().toEqualTypeOf<string>()
     expectTypeOf<ServerSession['expiresAt']>().toEqualTypeOf<number>()
+  })
+
+  it('requireServerSession narrows userId to a string; useServerSession leaves it optional', async () => {
+    expectTypeOf((await requireServerSession(event)).userId).toEqualTypeOf<string>()
+    expectTypeOf((await useServerSession(event)).userId).toEqualTypeOf<string | undefined>()
+    expectTypeOf((await requireServerSession(event)).data.visits).toEqualTypeOf<number | undefined>()
   })
 })

@@ -64,6 +64,24 @@ describe('[nuxt-server-session] Nuxt module, zero config (production build)', as
     for (const cookie of [first, second]) expect(JSON.stringify(events)).not.toContain(decodeURIComponent(cookie).split('.')[0])
   })
 
+  it('requireServerSession: a 401 (ERR_SESSION_UNAUTHORIZED) with no cookie for a visitor, an anonymous session or a plain regenerate(); the account for a signed-in user', async () => {
+    const visitor = client()
+    const res = await visitor.fetch('/api/account')
+    expect(res.status).toBe(401)
+    expect(res.headers.getSetCookie()).toEqual([])
+    expect(await res.json()).toMatchObject({ statusCode: 401, message: 'Sign-in required' })
+    const anonymous = client()
+    await anonymous.json('/api/visits')
+    expect((await anonymous.fetch('/api/account')).status).toBe(401)
+    await anonymous.fetch('/api/login?name=eve') // regenerate() and data: no signed-in user
+    expect((await anonymous.fetch('/api/account')).status).toBe(401)
+    const user = client()
+    expect(await user.json('/api/sign-in?name=fay')).toEqual({ userId: 'fay' })
+    expect(await user.json('/api/account')).toEqual({ account: 'FAY' })
+    await user.fetch('/api/logout')
+    expect((await user.fetch('/api/account')).status).toBe(401)
+  })
+
   it('sign-out destroys the session and expires the cookie', async () => {
     const c = client()
     await c.fetch('/api/login?name=carol')

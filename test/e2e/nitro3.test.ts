@@ -57,6 +57,18 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
     expect(events.every((e: { ref: string }) => /^[\da-f]{8}$/.test(e.ref))).toBe(true)
   })
 
+  it('[Nitro 3 beta] requireServerSession: a 401 for a visitor or an anonymous session, the account for a signed-in user', async () => {
+    const visitor = client()
+    const res = await visitor.fetch('/api/account')
+    expect(res.status).toBe(401)
+    expect(res.headers.getSetCookie()).toEqual([])
+    expect(await res.json()).toMatchObject({ status: 401, message: 'Sign-in required' })
+    await visitor.json('/api/visits')
+    expect((await visitor.fetch('/api/account')).status).toBe(401)
+    await visitor.json('/api/sign-in?name=hal')
+    expect(await visitor.json('/api/account')).toEqual({ account: 'HAL' })
+  })
+
   it('[Nitro 3 beta] keeps sessions across a restart with zero configuration (SQLite under <cwd>/.data/session)', async () => {
     const c = client()
     await c.fetch('/api/login?name=erin')

@@ -69,6 +69,14 @@ export class SessionStoreError extends SessionError {
   }
 }
 
+/** No user is signed in to this request's session (`requireServerSession`): HTTP 401. */
+export class SessionUnauthorizedError extends SessionError {
+  static override readonly code = 'ERR_SESSION_UNAUTHORIZED'
+  constructor() {
+    super('Sign-in required', { statusCode: 401 })
+  }
+}
+
 /** The session was destroyed, moved or expired by another request before this one saved it: HTTP 409. */
 export class SessionGoneError extends SessionError {
   static override readonly code = 'ERR_SESSION_GONE'

@@ -4,7 +4,7 @@ import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig }
 import { hostOf } from '../adapters'
 import { consoleLogger } from '../core/config'
 import { generateId } from '../core/crypto'
-import { SessionConfigError } from '../core/errors'
+import { SessionConfigError, SessionUnauthorizedError } from '../core/errors'
 import { listSessions, revokeSession, revokeSessions, signInSession } from '../core/devices'
 import type { UserSession } from '../core/devices'
 import type { SessionEvent } from '../core/host'
@@ -86,6 +86,25 @@ export function useServerSession<T = SessionData>(event?: SessionEvent): Promise
     return Promise.reject(error)
   }
   return mountSession<T>(hostOf(current), current, options)
+}
+
+/**
+ * The session of a request that must come from a signed-in user (`signInServerSession`): as
+ * `useServerSession`, with `userId` typed as a string, or a `SessionUnauthorizedError` (HTTP
+ * 401, `ERR_SESSION_UNAUTHORIZED`) when no user is signed in. Loading it creates nothing.
+ *
+ * @example
+ * ```ts
+ * export default defineEventHandler(async (event) => {
+ *   const { userId } = await requireServerSession(event)
+ *   return db.orders.byUser(userId) // userId: string
+ * })
+ * ```
+ */
+export async function requireServerSession<T = SessionData>(event?: SessionEvent): Promise<ServerSession<T> & { readonly userId: string }> {
+  const session = await useServerSession<T>(event)
+  if (typeof session.userId !== 'string') throw new SessionUnauthorizedError()
+  return session as ServerSession<T> & { readonly userId: string }
 }
 
 /**
