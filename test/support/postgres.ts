@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -44,7 +44,7 @@ function serverUser(): { uid?: number, gid?: number } {
 
 export interface PostgresProcess {
   port: number
-  /** `postgres://postgres@127.0.0.1:<port>/postgres` */
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` (`postgres:<password>@` with a password) */
   url: string
   child: ChildProcess
   stop: () => Promise<void>
@@ -57,10 +57,11 @@ process.once('exit', () => {
 
 /**
  * Starts a private PostgreSQL on `port` (127.0.0.1 only); resolves once it accepts a query, or
- * rejects after `timeout` ms. `settings` are `-c name=value` server settings. `stop()` shuts it
- * down (fast mode) and removes its directory.
+ * rejects after `timeout` ms. `settings` are `-c name=value` server settings. With `password`,
+ * every login needs it (scram-sha-256 for the `postgres` role) instead of trust auth. `stop()`
+ * shuts it down (fast mode) and removes its directory.
  */
-export async function startPostgresServer(port: number, options: { settings?: Record<string, string | number>, timeout?: number } = {}): Promise<PostgresProcess> {
+export async function startPostgresServer(port: number, options: { settings?: Record<string, string | number>, timeout?: number, password?: string } = {}): Promise<PostgresProcess> {
   const bin = postgresBinDir()
   if (!bin) throw new Error('initdb and postgres not found (Debian: apt-get install -y postgresql)')
   const user = serverUser()
@@ -68,7 +69,15 @@ export async function startPostgresServer(port: number, options: { settings?: Re
   const data = join(dir, 'data')
   const removeDir = () => rmSync(dir, { recursive: true, force: true })
   if (user.uid !== undefined) chownSync(dir, user.uid, user.gid!)
-  const initdb = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale', '--no-sync'], { ...user, cwd: dir, encoding: 'utf8', timeout: 60_000 })
+  let auth = ['--auth=trust']
+  if (options.password !== undefined) {
+    // initdb reads the superuser's password from a file (the first line), readable by the server's user.
+    const pwfile = join(dir, 'pwfile')
+    writeFileSync(pwfile, `${options.password}\n`, { mode: 0o600 })
+    if (user.uid !== undefined) chownSync(pwfile, user.uid, user.gid!)
+    auth = ['--auth=scram-sha-256', `--pwfile=${pwfile}`]
+  }
+  const initdb = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', ...auth, '--encoding=UTF8', '--no-locale', '--no-sync'], { ...user, cwd: dir, encoding: 'utf8', timeout: 60_000 })
   if (initdb.status !== 0) {
     removeDir()
     throw new Error(`initdb failed: ${(initdb.stderr || initdb.error?.message || '').trim().split('\n').pop()}`)
@@ -94,7 +103,8 @@ export async function startPostgresServer(port: number, options: { settings?: Re
     }
     removeDir()
   }
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`
+  const login = options.password === undefined ? 'postgres' : `postgres:${encodeURIComponent(options.password)}`
+  const url = `postgres://${login}@127.0.0.1:${port}/postgres`
   const deadline = Date.now() + (options.timeout ?? 30_000)
   for (;;) {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 })
