@@ -13,7 +13,7 @@ import type { App } from 'h3'
 import type { Cluster, Redis } from 'ioredis'
 import { expect } from 'vitest'
 import { useSession } from 'nuxt-server-session/h3'
-import type { RedisSessionStore, SessionOptions, SessionStore } from 'nuxt-server-session/h3'
+import type { PostgresQueryable, PostgresSessionStore, RedisSessionStore, SessionOptions, SessionStore } from 'nuxt-server-session/h3'
 import { sha256Hex } from '../store/conformance'
 import { sessionApp } from './app'
 import { Client } from './server'
@@ -165,6 +165,18 @@ export function sqliteBackend(file: string, prefix = 'sess'): BackendInspector &
       db?.close()
       db = undefined
     },
+  }
+}
+
+/**
+ * The inspector of a PostgresSessionStore's rows (one per session, keyed by the sha-256 hex of
+ * the id, the data in a jsonb column), through `db`, a client of the test's own (not the store's).
+ */
+export function postgresBackend(db: PostgresQueryable, store: PostgresSessionStore): BackendInspector {
+  return {
+    keyOfId: id => sha256Hex(id),
+    exists: async key => (await db.query({ text: `SELECT 1 FROM ${store.tableName} WHERE key = $1`, values: [key] })).rows.length === 1,
+    holding: async (field, value) => (await db.query({ text: `SELECT key FROM ${store.tableName} WHERE data ->> $1 = $2 ORDER BY key`, values: [field, value] })).rows.map(row => row.key as string),
   }
 }
 
