@@ -6,7 +6,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import type { TestProject } from 'vitest/node'
-import { provideChromium, providePostgres, provideRedis, SetupError } from './provide.ts'
+import { provideChromium, providePgBouncer, providePostgres, provideRedis, SetupError } from './provide.ts'
 import type { Provided } from './provide.ts'
 
 const BROWSER_TEST = fileURLToPath(new URL('../e2e/browser.test.ts', import.meta.url))
@@ -30,6 +30,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     started.push(await provideRedis())
     started.push(await providePostgres())
+    started.push(await providePgBouncer())
     if (await runsBrowserTest(project)) started.push(await provideChromium())
   }
   catch (error) {

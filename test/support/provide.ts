@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import pg from 'pg'
+import { pgbouncerBinary } from './pgbouncer.ts'
 import { postgresBinDir, startPostgresServer } from './postgres.ts'
 import { freePort, redisBinaries, startRedisServer } from './redis.ts'
 
@@ -177,6 +178,17 @@ export async function providePostgres(): Promise<Provided> {
   catch (error) {
     throw new SetupError(`the tests' private PostgreSQL did not start: ${firstLine(error)}`)
   }
+}
+
+/**
+ * PgBouncer: only its binary (test/store/postgres-pgbouncer.test.ts starts private ones, in
+ * front of the run's PostgreSQL, with test/support/pgbouncer.ts). Installs pgbouncer on Debian
+ * as root when missing.
+ */
+export async function providePgBouncer(): Promise<Provided> {
+  if (!pgbouncerBinary() && canApt()) aptInstall(['pgbouncer'])
+  if (!pgbouncerBinary()) throw new SetupError('pgbouncer not found (for test/store/postgres-pgbouncer.test.ts): install it (Debian: apt-get install -y pgbouncer)')
+  return { stop: async () => {} }
 }
 
 /** The Chromium that test/e2e/browser.test.ts drives (Debian's; never a downloaded browser). */
