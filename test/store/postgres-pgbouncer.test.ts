@@ -149,14 +149,17 @@ function liveRecord(data: Record<string, unknown>): SessionRecord {
 }
 
 describe('[nuxt-server-session] PostgresSessionStore behind PgBouncer 1.18 in transaction mode: the store\'s defaults fail', () => {
-  it('PgBouncer refuses the pool\'s startup parameter statement_timeout: every operation fails at connect with FATAL 08P01 "unsupported startup parameter: statement_timeout" (prepare on or off), passed on as is (no SessionConfigError), and a request answers 503', async () => {
+  it('PgBouncer refuses the pool\'s startup parameter statement_timeout: every operation fails at connect with FATAL 08P01 "unsupported startup parameter: statement_timeout" (prepare on or off), which the store explains (a SessionConfigError naming ignore_startup_parameters, the role\'s timeouts and prepare), and a request answers 503', async () => {
+    const advice = /unsupported startup parameter: statement_timeout\): behind PgBouncer in transaction mode, add statement_timeout, lock_timeout, idle_in_transaction_session_timeout to its ignore_startup_parameters, set those timeouts on the role instead \(ALTER ROLE \.\.\. SET statement_timeout = \.\.\.\), and set NUXT_SESSION_POSTGRES_PREPARE=false/
     for (const prepare of [true, false]) {
       const store = await storeBehind(plain, { prepare })
       const first = await failure(store.check())
-      expect(first).toMatchObject({ code: '08P01', severity: 'FATAL', message: 'unsupported startup parameter: statement_timeout' })
-      expect(first.error).not.toBeInstanceOf(SessionConfigError)
+      expect(first.error).toBeInstanceOf(SessionConfigError)
+      expect(first.message).toMatch(advice)
+      expect((first.error as Error).cause).toMatchObject({ code: '08P01', severity: 'FATAL', message: 'unsupported startup parameter: statement_timeout' })
       // It is not a first-use hiccup: the next operation fails the same way.
-      expect(await failure(store.get(await sha256Hex(fakeSessionId())))).toMatchObject({ code: '08P01', message: 'unsupported startup parameter: statement_timeout' })
+      const next = await failure(store.get(await sha256Hex(fakeSessionId())))
+      expect((next.error as Error).cause).toMatchObject({ code: '08P01', message: 'unsupported startup parameter: statement_timeout' })
       expect((await admin.query('SELECT to_regclass($1) AS t', [store.tableName])).rows[0].t).toBeNull()
     }
     const logger = recordingLogger()
@@ -165,7 +168,9 @@ describe('[nuxt-server-session] PostgresSessionStore behind PgBouncer 1.18 in tr
       const res = await fetch(`${server.url}/set/a/1`)
       expect(res.status).toBe(503)
       await res.arrayBuffer()
-      expect(logger.lines).toStrictEqual(['Session store failed (ERR_SESSION_STORE_UNAVAILABLE): unsupported startup parameter: statement_timeout'])
+      expect(logger.lines).toHaveLength(1)
+      expect(logger.lines[0]).toMatch(/^Session store failed \(ERR_SESSION_STORE_UNAVAILABLE\): A connection pooler refused a setting the store sends \(/)
+      expect(logger.lines[0]).toMatch(advice)
     }
     finally {
       await server.close()
@@ -181,7 +186,9 @@ describe('[nuxt-server-session] PostgresSessionStore behind PgBouncer 1.18 in tr
       const b = await bouncer({ ignore_startup_parameters: ignored })
       try {
         const store = await storeBehind(b, { prepare: false })
-        expect(await failure(store.check()), `ignore_startup_parameters = ${ignored}`).toMatchObject({ code: '08P01', severity: 'FATAL', message: `unsupported startup parameter: ${refused}` })
+        const failed = await failure(store.check())
+        expect((failed.error as Error).cause, `ignore_startup_parameters = ${ignored}`).toMatchObject({ code: '08P01', severity: 'FATAL', message: `unsupported startup parameter: ${refused}` })
+        expect(failed.message).toContain('ignore_startup_parameters')
         await store.close()
       }
       finally {

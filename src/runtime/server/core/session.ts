@@ -504,7 +504,7 @@ export class SessionState {
         if (error instanceof SessionRecordError) return reject(error)
         const storeError = error instanceof SessionStoreError ? error : new SessionStoreError(error)
         // The cause stays here, server-side; the client only sees a generic 503.
-        const cause = (storeError.cause as Error | undefined)?.message
+        const cause = (storeError.cause as Error | undefined)?.message?.replace(/^\[nuxt-server-session\] /, '')
         config.logger.error(`Session store failed (${storeError.code})${cause ? `: ${cause}` : ''}`)
         reject(storeError)
       }

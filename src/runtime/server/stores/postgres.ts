@@ -52,8 +52,9 @@ export interface PostgresSessionStoreOptions {
    */
   timeout?: number
   /**
-   * Named prepared statements (parsed once per connection). Turn them off behind a PgBouncer
-   * older than 1.21 in transaction mode, which cannot keep them.
+   * Named prepared statements (parsed once per connection). Turn them off behind PgBouncer in
+   * transaction mode before 1.21, which cannot keep them (and see the README for the timeouts,
+   * which PgBouncer does not pass on).
    * @default true
    */
   prepare?: boolean
@@ -70,23 +71,24 @@ const COMMENT = `nuxt-server-session schema ${POSTGRES_SCHEMA_VERSION}`
 const SWEEP_BATCH = 1000
 
 /**
- * PostgreSQL cannot hold U+0000 in `jsonb`: in the JSON text it stores, each `\u0000` escape
- * becomes U+F8FF `0` and each U+F8FF becomes U+F8FF `1`, and the other way round on the way
- * back, so any string (key or value) round-trips.
+ * PostgreSQL's `jsonb` cannot hold U+0000 nor a lone surrogate (both valid in a JS string, and
+ * written by `JSON.stringify` as `\u0000` and `\udXXX` escapes). In the JSON text stored, such an
+ * escape becomes U+F8FF `0` or U+F8FF `u` and the four hex digits, and U+F8FF itself U+F8FF `1`;
+ * the other way round on the way back, so that every string, key or value, round-trips.
  */
 const MARK = '\uF8FF'
-const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g
+const UNSTORABLE = /(?<!\\)((?:\\\\)*)\\u(0000|d[89a-f][\da-f]{2})/g
 function _toStored(json: string): string {
-  if (!json.includes(MARK) && !json.includes('\\u0000')) return json
-  return json.replaceAll(MARK, `${MARK}1`).replace(NUL_ESCAPE, `$1${MARK}0`)
+  if (!json.includes(MARK) && !json.includes('\\u')) return json
+  return json.replaceAll(MARK, `${MARK}1`).replace(UNSTORABLE, (_, slashes: string, code: string) => `${slashes}${MARK}${code === '0000' ? '0' : `u${code}`}`)
 }
 function _fromStored(json: string): string {
   if (!json.includes(MARK)) return json
-  return json.replace(/\uF8FF([01])/g, (_, which: string) => which === '0' ? '\\u0000' : MARK)
+  return json.replace(/\uF8FF(0|1|u[\da-f]{4})/g, (_, what: string) => what === '0' ? '\\u0000' : what === '1' ? MARK : `\\${what}`)
 }
 /** A key name as it is stored (for `data - keys`): JSON-escaped, escaped as above, unescaped. */
 function _storedKey(key: string): string {
-  return key.includes('\u0000') || key.includes(MARK) ? JSON.parse(_toStored(JSON.stringify(key))) as string : key
+  return /[\0\uF8FF\uD800-\uDFFF]/.test(key) ? JSON.parse(_toStored(JSON.stringify(key))) as string : key
 }
 
 /**
@@ -262,10 +264,11 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   /**
-   * Marks the session's row as the user's, in one statement: a sign-in is stamped at least 1 ms
-   * after the user's latest sign-in already stored (ties, from sign-ins that ran at once, are
-   * listed in key order), so that instances agree on the order `maxSessionsPerUser` counts by.
-   * A row already the user's (moved by `regenerate()`) keeps its sign-in time and label.
+   * Marks the session's row as the user's, in one statement (a function the table comes with):
+   * under a lock per user, a sign-in is stamped at least 1 ms after the user's latest sign-in,
+   * which it sees committed, so that on any number of instances sign-ins are ordered as they
+   * reached the database and `maxSessionsPerUser` holds. A row already the user's (moved by
+   * `regenerate()`) keeps its sign-in time and label.
    */
   async indexAdd(userKey: string, _handle: string, entry: SessionIndexEntry): Promise<void> {
     await this._query('nss_index_add', this.sql.indexAdd, [entry.key, userKey, entry.createdAt, entry.label ?? null, this.now()])
@@ -360,33 +363,47 @@ function _statements(t: string, _table: string) {
       ON CONFLICT (key) DO UPDATE SET created_at = EXCLUDED.created_at, touched_at = EXCLUDED.touched_at, expires_at = EXCLUDED.expires_at,
       user_id = EXCLUDED.user_id, data = EXCLUDED.data, user_key = EXCLUDED.user_key, signed_in_at = EXCLUDED.signed_in_at, label = EXCLUDED.label`,
     delete: `DELETE FROM ${t} WHERE key = $1`,
-    // SET reads the row as it was before the update.
-    indexAdd: `UPDATE ${t} SET
-      signed_in_at = CASE WHEN user_key = $2 AND signed_in_at IS NOT NULL THEN signed_in_at
-        ELSE GREATEST($3::bigint, COALESCE((SELECT max(o.signed_in_at) FROM ${t} o WHERE o.user_key = $2), 0) + 1) END,
-      label = CASE WHEN user_key = $2 AND signed_in_at IS NOT NULL THEN label ELSE $4 END,
-      user_key = $2
-      WHERE key = $1 AND expires_at > $5`,
+    // One statement: the function takes the user's lock, then updates (see _schemaSql).
+    indexAdd: `SELECT ${_signInFunction(t)}($1, $2, $3, $4, $5)`,
     indexList: `SELECT key, signed_in_at, label FROM ${t} WHERE user_key = $1 ORDER BY signed_in_at, key`,
     indexRemove: `UPDATE ${t} SET user_key = NULL, signed_in_at = NULL, label = NULL WHERE user_key = $1 AND right(key, 24) = ANY($2::text[])`,
     sweep: `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
   }
 }
 
+/** The function that marks a row as a user's sign-in: `"schema"."<table>_sign_in"`. */
+function _signInFunction(t: string): string {
+  return t.replace(/"$/, '_sign_in"')
+}
+
 function _schemaSql(t: string, table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${t} (
-  key text PRIMARY KEY,          -- sha-256 (hex) of the session id, never the id
-  created_at bigint NOT NULL,    -- ms since the epoch
-  touched_at bigint NOT NULL,
-  expires_at bigint NOT NULL,    -- the earlier of the idle and the absolute deadline
-  user_id text,                  -- signInSession's user
+  key text PRIMARY KEY,                     -- sha-256 (hex) of the session id, never the id
+  created_at double precision NOT NULL,     -- ms since the epoch (a JS number, exactly)
+  touched_at double precision NOT NULL,
+  expires_at double precision NOT NULL,     -- the earlier of the idle and the absolute deadline
+  user_id text,                             -- signInSession's user
   data jsonb NOT NULL,
-  user_key text,                 -- devices index: a hash of the user id
-  signed_in_at bigint,
+  user_key text,                            -- devices index: a hash of the user id
+  signed_in_at double precision,
   label text
 );
 CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON ${t} (expires_at);
 CREATE INDEX IF NOT EXISTS "${table}_user_key" ON ${t} (user_key) WHERE user_key IS NOT NULL;
+-- A user's sign-ins one at a time (an advisory lock per user), each stamped after the one before
+-- it: the statement after the lock sees the previous sign-in committed, which one UPDATE cannot.
+CREATE OR REPLACE FUNCTION ${_signInFunction(t)}(p_key text, p_user text, p_at double precision, p_label text, p_now double precision)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('nuxt-server-session:' || p_user, 0));
+  UPDATE ${t} SET
+    signed_in_at = CASE WHEN user_key = p_user AND signed_in_at IS NOT NULL THEN signed_in_at
+      ELSE GREATEST(p_at, COALESCE((SELECT max(o.signed_in_at) FROM ${t} o WHERE o.user_key = p_user), 0) + 1) END,
+    label = CASE WHEN user_key = p_user AND signed_in_at IS NOT NULL THEN label ELSE p_label END,
+    user_key = p_user
+  WHERE key = p_key AND expires_at > p_now;
+END
+$fn$;
 COMMENT ON TABLE ${t} IS '${COMMENT}';
 `
 }
@@ -433,7 +450,15 @@ function _explain(error: unknown, table: string): unknown {
     failed.cause = error
     return failed
   }
+  if (code === undefined && /^SASL: |password must be a string/.test(message)) {
+    return explain(`PostgreSQL asks for a password the URL does not give (${message}): put it in NUXT_SESSION_POSTGRES_URL (session.postgres.url).`)
+  }
   switch (code) {
+    case '08P01':
+      if (!message.startsWith('unsupported startup parameter')) return error
+      return explain(`A connection pooler refused a setting the store sends (${message}): behind PgBouncer in transaction mode, add statement_timeout, lock_timeout, idle_in_transaction_session_timeout to its ignore_startup_parameters, set those timeouts on the role instead (ALTER ROLE ... SET statement_timeout = ...), and set NUXT_SESSION_POSTGRES_PREPARE=false (session.postgres.prepare) before PgBouncer 1.21.`)
+    case '42883':
+      return explain(`The sessions table ${table} lacks its sign-in function (${message}): run PostgresSessionStore.schemaSql() again (README, "PostgreSQL"), or leave createTable on.`)
     case '28P01':
     case '28000':
       return explain(`PostgreSQL refused the login (${message}): check the user and password in NUXT_SESSION_POSTGRES_URL (session.postgres.url).`)
