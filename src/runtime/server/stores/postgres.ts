@@ -134,12 +134,7 @@ export class PostgresSessionStore implements SessionStore {
     if (typeof source === 'string' && !/^postgres(?:ql)?:\/\//.test(source)) {
       throw new SessionConfigError('PostgresSessionStore needs a postgres:// or postgresql:// URL (NUXT_SESSION_POSTGRES_URL).')
     }
-    this.schema = options.schema || 'public'
-    this.table = options.table || 'nss_sessions'
-    for (const [what, name] of [['schema', this.schema], ['table', this.table]] as const) {
-      if (!/^[a-z_][\w$]{0,62}$/i.test(name)) throw new SessionConfigError(`PostgresSessionStore \`${what}\` must be a plain SQL identifier (letters, digits, _ and $; at most 63), not ${JSON.stringify(name)}.`)
-    }
-    this.tableName = `"${this.schema}"."${this.table}"`
+    ;({ schema: this.schema, table: this.table, tableName: this.tableName } = _names(options))
     this.ttl = options.ttl ?? DEFAULTS.ttl
     this.createTable = options.createTable ?? true
     this.prepare = options.prepare ?? true
@@ -153,7 +148,8 @@ export class PostgresSessionStore implements SessionStore {
    * `createTable`), for a migration.
    */
   static schemaSql(options: Pick<PostgresSessionStoreOptions, 'schema' | 'table'> = {}): string {
-    return _schemaSql(`"${options.schema || 'public'}"."${options.table || 'nss_sessions'}"`, options.table || 'nss_sessions')
+    const { table, tableName } = _names(options)
+    return _schemaSql(tableName, table)
   }
 
   /** The client the store uses; a pool made from the URL on first use (`pg` is loaded only then). */
@@ -270,7 +266,7 @@ export class PostgresSessionStore implements SessionStore {
    * reached the database and `maxSessionsPerUser` holds. A row already the user's (moved by
    * `regenerate()`) keeps its sign-in time and label.
    */
-  async indexAdd(userKey: string, _handle: string, entry: SessionIndexEntry): Promise<void> {
+  async indexAdd(userKey: string, _handle: string, entry: SessionIndexEntry, _ttl?: number, _options?: { signIn?: boolean }): Promise<void> {
     await this._query('nss_index_add', this.sql.indexAdd, [entry.key, userKey, entry.createdAt, entry.label ?? null, this.now()])
   }
 
@@ -279,7 +275,7 @@ export class PostgresSessionStore implements SessionStore {
     return indexFromRows(rows.map(row => ({ key: row.key as string, signedInAt: row.signed_in_at === null ? null : Number(row.signed_in_at), label: row.label as string | null })))
   }
 
-  async indexRemove(userKey: string, handles: readonly string[]): Promise<void> {
+  async indexRemove(userKey: string, handles: readonly string[], _ttl?: number): Promise<void> {
     if (handles.length) await this._query('nss_index_remove', this.sql.indexRemove, [userKey, handles])
   }
 
@@ -340,6 +336,16 @@ export class PostgresSessionStore implements SessionStore {
       throw _explain(error, this.tableName)
     }
   }
+}
+
+/** The schema and table, checked to be plain identifiers (they are written into the SQL), and `"schema"."table"`. */
+function _names(options: Pick<PostgresSessionStoreOptions, 'schema' | 'table'>): { schema: string, table: string, tableName: string } {
+  const schema = options.schema || 'public'
+  const table = options.table || 'nss_sessions'
+  for (const [what, name] of [['schema', schema], ['table', table]] as const) {
+    if (!/^[a-z_][\w$]{0,62}$/i.test(name)) throw new SessionConfigError(`PostgresSessionStore \`${what}\` must be a plain SQL identifier (letters, digits, _ and $; at most 63), not ${JSON.stringify(name)}.`)
+  }
+  return { schema, table, tableName: `"${schema}"."${table}"` }
 }
 
 /** The statements, each with the table in it (identifiers cannot be parameters). */
