@@ -163,7 +163,7 @@ describe('[nuxt-server-session] PostgresSessionStore conformance', () => {
 })
 
 describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and its checks', () => {
-  it('the table: the columns and their types (jsonb data, bigint times), the primary key on key, the index on expires_at, the partial index on user_key, the comment "nuxt-server-session schema 1"', async () => {
+  it('the table: the columns and their types (jsonb data, double precision times: any JS number exactly), the primary key on key, the index on expires_at, the partial index on user_key, the sign-in function, the comment "nuxt-server-session schema 1"', async () => {
     const schema = await freshSchema()
     const store = new PostgresSessionStore(admin, { schema })
     expect(store.tableName).toBe(`"${schema}"."nss_sessions"`)
@@ -171,13 +171,13 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
     const { rows: columns } = await admin.query('SELECT column_name AS name, data_type AS type, is_nullable AS nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position', [schema, 'nss_sessions'])
     expect(columns).toStrictEqual([
       { name: 'key', type: 'text', nullable: 'NO' },
-      { name: 'created_at', type: 'bigint', nullable: 'NO' },
-      { name: 'touched_at', type: 'bigint', nullable: 'NO' },
-      { name: 'expires_at', type: 'bigint', nullable: 'NO' },
+      { name: 'created_at', type: 'double precision', nullable: 'NO' },
+      { name: 'touched_at', type: 'double precision', nullable: 'NO' },
+      { name: 'expires_at', type: 'double precision', nullable: 'NO' },
       { name: 'user_id', type: 'text', nullable: 'YES' },
       { name: 'data', type: 'jsonb', nullable: 'NO' },
       { name: 'user_key', type: 'text', nullable: 'YES' },
-      { name: 'signed_in_at', type: 'bigint', nullable: 'YES' },
+      { name: 'signed_in_at', type: 'double precision', nullable: 'YES' },
       { name: 'label', type: 'text', nullable: 'YES' },
     ])
     const { rows: primary } = await admin.query(`SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
@@ -189,6 +189,15 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
     expect(indexes[2].def).toMatch(/USING btree \(user_key\) WHERE \(user_key IS NOT NULL\)$/)
     const { rows: [comment] } = await admin.query('SELECT obj_description(to_regclass($1), \'pg_class\') AS text', [store.tableName])
     expect(comment.text).toBe('nuxt-server-session schema 1')
+    // indexAdd's function (the per-user lock, then the UPDATE in a snapshot taken after it).
+    const { rows: functions } = await admin.query(`SELECT p.proname AS name, l.lanname AS language, p.provolatile AS volatility, pg_get_function_identity_arguments(p.oid) AS args
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang WHERE n.nspname = $1`, [schema])
+    expect(functions).toStrictEqual([{ name: 'nss_sessions_sign_in', language: 'plpgsql', volatility: 'v', args: 'p_key text, p_user text, p_at double precision, p_label text, p_now double precision' }])
+    // A fractional time is kept exactly.
+    const { key } = await newKey()
+    const record = liveRecord({ a: 1 }, { touchedAt: Date.now() - 0.25, expiresAt: Date.now() + HOUR + 0.5 })
+    await store.set(key, record, createWrite(record))
+    expect(await rowOf(store, key)).toMatchObject({ touched_at: record.touchedAt, expires_at: record.expiresAt })
     // schemaSql() is the same layout, for a migration; another table name names its indexes.
     expect(PostgresSessionStore.schemaSql({ schema, table: 'auth_sessions' })).toContain(`CREATE INDEX IF NOT EXISTS "auth_sessions_user_key" ON "${schema}"."auth_sessions" (user_key) WHERE user_key IS NOT NULL;`)
   })
@@ -218,7 +227,8 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
       const { id, createdAt, expiresAt } = await client.json('/set/note/hello')
       const key = await sha256Hex(id)
       const row = (await rowOf(store, key))!
-      expect(row).toMatchObject({ key, created_at: String(createdAt), data: { note: 'hello' }, user_id: null })
+      expect(row).toMatchObject({ key, data: { note: 'hello' }, user_id: null })
+      expect(Number(row.created_at)).toBe(createdAt)
       // (The response's expiresAt is computed when the view is made, a moment after the write's.)
       expect(Math.abs(Number(row.expires_at) - expiresAt)).toBeLessThanOrEqual(100)
       expect(await countRows(store)).toBe(1)
@@ -230,7 +240,7 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
     }
   })
 
-  it('NUL (U+0000), which jsonb cannot hold, and U+F8FF (the escape\'s mark) round-trip in keys and values, through create, update (changed and removed keys) and move', async () => {
+  it('NUL (U+0000) and lone surrogates, which jsonb cannot hold, and U+F8FF (the escape\'s mark) round-trip in keys and values, through create, update (changed and removed keys) and move', async () => {
     const store = new PostgresSessionStore(admin, { schema: await freshSchema() })
     const data: Record<string, unknown> = {
       'nul\u0000key': 'nul\u0000value',
@@ -240,14 +250,15 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
       '\uF8FF': '\uF8FF',
       'escaped': '\\u0000 is six characters here, \\\\u0000 too, and \\\u0000 is a backslash then NUL',
       'nested': { 'k\u0000': ['\u0000', '\uF8FF0\uF8FF1', { '\uF8FF\u0000': '\u0000\u0000' }] },
+      'lone \uD800 key': 'lone \uDFFF value, \\ud800 as text, \uF8FFud800 as the mark',
     }
     const { key } = await newKey()
     const record = liveRecord(data)
     expect(await store.set(key, record, createWrite(record))).toBe(true)
     expect((await store.get(key))!.data).toStrictEqual(data)
-    // Stored escaped: the seven keys are seven distinct jsonb keys, none of them with a NUL.
+    // Stored escaped: the eight keys are eight distinct jsonb keys, none of them with a NUL.
     const stored = (await admin.query(`SELECT (SELECT count(*) FROM jsonb_object_keys(data)) AS keys, data::text AS text FROM ${store.tableName} WHERE key = $1`, [key])).rows[0]
-    expect(Number(stored.keys)).toBe(7)
+    expect(Number(stored.keys)).toBe(8)
     // (Escaped backslashes taken out first: `\\u0000` there is a backslash, then the text u0000.)
     expect(stored.text.replaceAll('\\\\', '')).not.toContain('\\u0000')
 
@@ -255,7 +266,8 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
     const next: SessionRecord = { ...record, touchedAt: record.touchedAt + 1, data: { ...data, '\u0000': 'changed\u0000', 'added\uF8FF0': '\u0000' } }
     delete next.data['nul\u0000key']
     delete next.data['\uF8FF0']
-    expect(await store.set(key, next, updateWrite(['\u0000', 'added\uF8FF0'], ['nul\u0000key', '\uF8FF0']))).toBe(true)
+    delete next.data['lone \uD800 key']
+    expect(await store.set(key, next, updateWrite(['\u0000', 'added\uF8FF0'], ['nul\u0000key', '\uF8FF0', 'lone \uD800 key']))).toBe(true)
     expect((await store.get(key))!.data).toStrictEqual(next.data)
 
     // A move (regenerate) that removes the mark key and sets a NUL one.
@@ -309,6 +321,11 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
     // schemaSql() can run again (a migration re-run): it changes nothing.
     await admin.query(PostgresSessionStore.schemaSql({ schema }))
     expect(await countRows(store)).toBe(1)
+    // A table whose sign-in function is missing (a partial migration): a sign-in names schemaSql().
+    await admin.query(`DROP FUNCTION "${schema}"."nss_sessions_sign_in"`)
+    const missing = await rejection(store.indexAdd(await userKeyOf('u'), key.slice(-24), { key, createdAt: Date.now() }, 60))
+    expect(missing).toBeInstanceOf(SessionConfigError)
+    expect(missing.message).toContain('PostgresSessionStore.schemaSql()')
   })
 
   it('a table of the same name with another layout\'s comment, or someone else\'s table, is refused with a clear message and left as it was', async () => {
@@ -351,8 +368,9 @@ describe('[nuxt-server-session] PostgresSessionStore: the table, its layout and 
       const results = await Promise.allSettled(racing.map(store => store.check()))
       rounds.push(results.map(r => r.status === 'fulfilled' ? 'ok' : String((r.reason as Error).message)))
       const { rows } = await admin.query('SELECT count(*) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1', [schema])
-      // The table, its two indexes and its primary key's.
+      // The table, its two indexes and its primary key's; and one sign-in function.
       expect(Number(rows[0].n)).toBe(4)
+      expect(Number((await admin.query('SELECT count(*) AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1', [schema])).rows[0].n)).toBe(1)
       await Promise.all(racing.map(store => store.close()))
     }
     expect(rounds).toStrictEqual(Array.from({ length: 5 }, () => ['ok', 'ok', 'ok', 'ok']))
@@ -413,7 +431,7 @@ describe('[nuxt-server-session] PostgresSessionStore: one statement per operatio
         nss_get_many: /^SELECT key, created_at.*ANY/s,
         nss_update: /^UPDATE .* SET touched_at = \$2, expires_at = \$3, user_id = \$4, data = /s,
         nss_touch: /^UPDATE .* SET touched_at = \$2, expires_at = \$3, user_id = \$4 WHERE/s,
-        nss_index_add: /^UPDATE .* SET\s+signed_in_at = /s,
+        nss_index_add: /^SELECT "[^"]+"\."nss_sessions_sign_in"\(\$1, \$2, \$3, \$4, \$5\)$/,
         nss_index_list: /^SELECT key, signed_in_at, label/,
         nss_move: /^WITH old AS \(DELETE /,
         nss_index_remove: /^UPDATE .* SET user_key = NULL/s,
