@@ -1,7 +1,7 @@
 // `npm run bench` (default: 3 cycles of 4 s per scenario, later ones shortened to fit, growth to
-// 100k sessions and CPU profiles, about 18 minutes on 2 cores: 16 before the PostgreSQL targets) and `npm run bench -- --quick`
-// (1 cycle of 2 s, no peers, no growth, about 4 minutes once the apps are built; the first run
-// builds them and dist/, about 2 minutes).
+// 100k sessions and CPU profiles, about 18 minutes on 2 cores, 16 before the PostgreSQL targets)
+// and `npm run bench -- --quick` (1 cycle of 2 s, no peers, no growth, about 5 minutes once the
+// apps are built; the first run builds them and dist/, about 2 minutes).
 // Flags: --rebuild, --only=<server,...> (server names as in bench/lib/apps.mjs, e.g.
 // --only=baseline,module-postgres: only their apps are built, and each target still needs its
 // baseline's server to get a ratio), --cycles=N, --duration=S, --growth=N, --no-growth,
@@ -286,7 +286,9 @@ async function measure(url, target, scenario, cookies, redis, duration, serverPi
     result.redisCommands = Object.fromEntries(Object.entries(stats).map(([cmd, calls]) => [cmd, calls / result.requests]))
   }
   if (statements) {
-    // pg_stat_statements counts a statement when it ends: all of them have, once the responses are in.
+    // pg_stat_statements counts a statement when it ends; the requests still in flight when the
+    // load generator stopped end meanwhile (counted here rather than in the next run).
+    await sleep(200)
     const stats = await postgres.statementStats()
     result.pgStatements = Object.fromEntries(Object.entries(stats).map(([label, calls]) => [label, calls / result.requests]))
   }
