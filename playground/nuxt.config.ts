@@ -9,6 +9,10 @@ export default defineNuxtConfig({
   // `declare module 'nuxt-server-session'` augmentation find it. Installed apps need nothing.
   alias: { 'nuxt-server-session': fileURLToPath(new URL('../src/module', import.meta.url)) },
   compatibilityDate: '2025-07-01',
-  // "Your devices" shows each signed-in session's browser (its user agent); the IP stays off.
-  session: { devices: { userAgent: true } },
+  session: {
+    // "Your devices" shows each signed-in session's browser (its user agent); the IP stays off.
+    devices: { userAgent: true },
+    // What pages see of the session (useSessionState, <SessionState>): these keys and loggedIn.
+    pages: { expose: ['user', 'visits'] },
+  },
 })

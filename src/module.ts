@@ -1,4 +1,4 @@
-import { addNitroPlugin, addServerImports, addTypeTemplate, defineNuxtModule, getNuxtVersion } from '@nuxt/kit'
+import { addComponent, addImports, addNitroPlugin, addPlugin, addServerHandler, addServerImports, addTypeTemplate, defineNuxtModule, getNuxtVersion } from '@nuxt/kit'
 import { SERVER_IMPORTS, aliasMissingClients, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
 import type { ModuleOptions } from './types'
 // Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
@@ -39,5 +39,17 @@ export default defineNuxtModule<ModuleOptions>({
       filename: 'types/nuxt-server-session-hooks.d.ts',
       getContents: () => `import type { SessionRuntimeHooks } from 'nuxt-server-session'\ndeclare module '${nitroTypes}' {\n  interface NitroRuntimeHooks extends SessionRuntimeHooks {}\n}\nexport {}\n`,
     }, { nitro: true, nuxt: true })
+
+    // The session in pages: the public state rendered into the page and kept fresh in the
+    // browser (useSessionState, <SessionState>), loaded and cleared through one route.
+    const route = options.pages?.route || '/api/_session'
+    const publicConfig = nuxt.options.runtimeConfig.public as { serverSession?: { route: string } }
+    publicConfig.serverSession = { route: publicConfig.serverSession?.route || route }
+    addServerHandler({ route, handler: paths.stateRoute })
+    addImports({ name: 'useSessionState', from: `${paths.appDir}/composables/session` })
+    addComponent({ name: 'SessionState', filePath: `${paths.appDir}/components/SessionState` })
+    addPlugin({ src: `${paths.appDir}/plugins/session.server`, mode: 'server' })
+    addPlugin({ src: `${paths.appDir}/plugins/session.client`, mode: 'client' })
+    nuxt.options.build.transpile.push(paths.appDir)
   },
 })

@@ -17,13 +17,15 @@ export const logger = consola.withTag('nuxt-server-session')
  * the module entry that calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside
  * `dist/runtime`, while this file may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { runtimeDir: string, pluginV2: string, pluginV3: string, utils: string, ioredisStub: string, pgStub: string, sqliteDriver: string } {
+export function runtimePaths(entryUrl: string): { runtimeDir: string, appDir: string, pluginV2: string, pluginV3: string, utils: string, stateRoute: string, ioredisStub: string, pgStub: string, sqliteDriver: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
   return {
     runtimeDir,
     pluginV2: `${runtimeDir}/server/nitro/plugin-v2`,
     pluginV3: `${runtimeDir}/server/nitro/plugin-v3`,
     utils: `${runtimeDir}/server/nitro/utils`,
+    stateRoute: `${runtimeDir}/server/nitro/state-route`,
+    appDir: `${runtimeDir}/app`,
     ioredisStub: `${runtimeDir}/server/stores/ioredis-missing`,
     pgStub: `${runtimeDir}/server/stores/pg-missing`,
     sqliteDriver: `${runtimeDir}/server/storage/sqlite`,
@@ -82,7 +84,11 @@ export function sessionRuntimeConfig(options: ModuleOptions, existing: Partial<S
     devices: { userAgent: false, ip: false },
     maxSessionsPerUser: 0,
     sessionLimit: 'evict-oldest',
+    pages: { expose: [] },
   }) as SessionRuntimeConfig
+  // The route is the pages' (public config); the keys stay server-side.
+  const pages = config.pages as { expose?: string[], route?: string }
+  config.pages = { expose: [...new Set((pages.expose ?? []).map(String))] }
   if (dev && !config.secret && !process.env.NUXT_SESSION_SECRET && !process.env.NITRO_SESSION_SECRET) {
     // Development only: sessions then last as long as this dev server process.
     config.secret = randomBytes(32).toString('base64url')

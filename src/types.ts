@@ -99,6 +99,22 @@ export interface ModuleOptions {
    * @default 'evict-oldest'
    */
   sessionLimit?: 'evict-oldest' | 'refuse'
+  /** The session in Nuxt pages (`useSessionState()`, `<SessionState>`). */
+  pages?: {
+    /**
+     * Top-level data keys that pages may see, rendered into the page for `useSessionState()`.
+     * Nothing else of the session leaves the server (never its id); a `session:public` Nitro
+     * hook can add derived values.
+     * @default []
+     */
+    expose?: string[]
+    /**
+     * The route the module registers for pages: GET gives the public state, DELETE signs out
+     * (refused from another site).
+     * @default '/api/_session'
+     */
+    route?: string
+  }
 }
 
 /** Private runtime config added by the module. */

@@ -307,6 +307,13 @@ export interface SessionRuntimeConfig {
   devices: { userAgent: boolean, ip: boolean }
   maxSessionsPerUser: number
   sessionLimit: 'evict-oldest' | 'refuse'
+  /** What Nuxt pages may see: the top-level data keys (the route is public config). */
+  pages: { expose: string[] }
+}
+
+/** `runtimeConfig.public.serverSession` of the Nuxt module: where pages load and clear their state. */
+export interface SessionPublicRuntimeConfig {
+  route: string
 }
 
 /** The embedded default store (an SQLite database), where the app configured no mount of its own. */

@@ -105,6 +105,9 @@ export function handlerSession(event: SessionEvent): SessionState | undefined {
   return _anonymousState(event.context as ContextWithState, state)
 }
 
+/** The response header of a request that changed the session: the pages refresh their state. */
+export const SESSION_CHANGED_HEADER = 'x-session-changed'
+
 /**
  * The per-request life of one session. Holds the data, a snapshot of it as loaded (one JSON
  * string per top-level key) to find what changed, and the cookie to send.
@@ -387,12 +390,24 @@ export class SessionState {
       const key = await this._storeKey()
       this._event('created', key)
       this._lifecycle('created', key, 'first write', { userId: this.userId })
+      this._tellPages()
       return
     }
     const touchDue = this._touchDue()
     if (!dataChanged && !touchDue && !this.metaDirty) return
+    const userChanged = this.metaDirty
     await this._write(this._record(now), false, changed, removed)
     if (config.rolling) this._needCookie()
+    if (dataChanged || userChanged) this._tellPages()
+  }
+
+  /**
+   * Marks the response of a request that changed the session (its data, its user, or its end),
+   * so that the pages' state (`useSessionState`) follows without a reload: the Nuxt app refreshes
+   * it when a response carries this header. Nothing of the session is in it.
+   */
+  private _tellPages(): void {
+    if (this.host.canWriteHeaders(this.event)) this.host.writeHeader(this.event, SESSION_CHANGED_HEADER, '1')
   }
 
   private _record(now: number): SessionRecord {
@@ -555,6 +570,7 @@ export class SessionState {
       if (this.userId !== undefined) await this._unindex(this.userId, [handleOf(key)])
       this._event('destroyed', key)
       this._lifecycle(revoked ? 'revoked' : 'destroyed', key, revoked ?? 'destroy()', { userId: this.userId })
+      this._tellPages()
     }
     const hadCookie = this.hadCookie || this.cookieInBrowser !== undefined || this.cookieToSend
     this._fresh()

@@ -5,7 +5,7 @@ import { SessionConfigError } from '../core/errors'
 import type { SessionSqliteDriver } from '../storage/sqlite'
 import { PostgresSessionStore } from '../stores/postgres'
 import { UnstorageSessionStore } from '../stores/unstorage'
-import { bindNitro, sessionOptions } from './utils'
+import { bindNitro, publicSessionState, sessionOptions } from './utils'
 import type { NitroBinding } from './utils'
 
 /**
@@ -16,6 +16,8 @@ import type { NitroBinding } from './utils'
  */
 export function startSessions(binding: NitroBinding): void {
   bindNitro(binding)
+  // For the Nuxt app's SSR plugin, which imports no server code (runtime/app/state.ts).
+  ;(globalThis as Record<symbol, unknown>)[Symbol.for('nuxt-server-session:public-state')] = publicSessionState
   let options: SessionOptions | undefined
   try {
     options = sessionOptions()

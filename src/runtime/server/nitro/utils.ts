@@ -4,11 +4,11 @@ import type { ServerSession, SessionData, SessionOptions, SessionRuntimeConfig }
 import { hostOf } from '../adapters'
 import { consoleLogger } from '../core/config'
 import { generateId } from '../core/crypto'
-import { SessionConfigError, SessionUnauthorizedError } from '../core/errors'
+import { SessionConfigError, SessionError, SessionUnauthorizedError } from '../core/errors'
 import { listSessions, revokeSession, revokeSessions, signInSession } from '../core/devices'
 import type { UserSession } from '../core/devices'
 import type { SessionEvent } from '../core/host'
-import { mountSession } from '../core/session'
+import { handlerSession, mountSession } from '../core/session'
 import { postgresStoreFromConfig } from '../stores/postgres-config'
 import { redisStoreFromConfig } from '../stores/redis-config'
 import { UnstorageSessionStore } from '../stores/unstorage'
@@ -86,6 +86,78 @@ export function useServerSession<T = SessionData>(event?: SessionEvent): Promise
     return Promise.reject(error)
   }
   return mountSession<T>(hostOf(current), current, options)
+}
+
+/** What Nuxt pages see of the session (`useSessionState()`): never the id, only what the app exposes. */
+export interface PublicSessionState {
+  /** A user is signed in (`signInServerSession`). */
+  loggedIn: boolean
+  /** The top-level keys named in `session.pages.expose`, and what `session:public` hooks add. */
+  data: Record<string, unknown>
+}
+
+/**
+ * The part of the request's session that pages may see: `loggedIn`, and of the data only the
+ * top-level keys the app named (`session.pages.expose`), then whatever `session:public` hooks
+ * put there (`nitroApp.hooks.hook('session:public', (state, { session, event }) => ...)`, for a
+ * derived value such as a display name). `undefined` where no visitor's session can be known:
+ * a prerendered or cached page, whose state the browser then loads itself.
+ */
+export async function publicSessionState(event: SessionEvent): Promise<PublicSessionState | undefined> {
+  const binding = _binding()
+  if (binding.prerender) return undefined
+  const session = await useServerSession(event)
+  if (handlerSession(event)?.detached) return undefined
+  const expose = (binding.runtimeConfig() as { session: Partial<SessionRuntimeConfig> }).session.pages?.expose ?? []
+  const data: Record<string, unknown> = {}
+  for (const key of Array.isArray(expose) ? expose : []) {
+    if (typeof key === 'string' && Object.hasOwn(session.data, key)) data[key] = (session.data as Record<string, unknown>)[key]
+  }
+  const state: PublicSessionState = { loggedIn: typeof session.userId === 'string', data }
+  await binding.callHook?.('session:public', state, { session, event })
+  // Only JSON leaves the server, as the hooks left it.
+  return JSON.parse(JSON.stringify(state)) as PublicSessionState
+}
+
+/**
+ * The route the Nuxt module registers for pages (`session.pages.route`, `/api/_session`): GET
+ * answers the public state; DELETE signs out (destroys the session), refused with a 403 when
+ * the browser says the call comes from another site. Never cached.
+ */
+export async function sessionStateRoute(event: SessionEvent): Promise<PublicSessionState> {
+  const host = hostOf(event)
+  host.writeHeader(event, 'cache-control', 'private, no-store')
+  const method = _method(event)
+  if (method === 'DELETE') {
+    if (!_sameSite(event)) throw new SessionError('Cross-site sign-out refused', { statusCode: 403 })
+    await (await useServerSession(event)).destroy()
+    return { loggedIn: false, data: {} }
+  }
+  if (method !== 'GET' && method !== 'HEAD') throw new SessionError('Method not allowed', { statusCode: 405 })
+  return (await publicSessionState(event)) ?? { loggedIn: false, data: {} }
+}
+
+function _method(event: SessionEvent): string {
+  const e = event as { method?: string, req?: { method?: string, headers?: { get?: unknown } } }
+  return String((typeof e.req?.headers?.get === 'function' ? e.req.method : e.method) ?? 'GET').toUpperCase()
+}
+
+/**
+ * Whether the browser made this call from this site: `Sec-Fetch-Site` where it sends one, else
+ * an `Origin` of this host; a request with neither is not a browser's cross-site one.
+ */
+function _sameSite(event: SessionEvent): boolean {
+  const host = hostOf(event)
+  const site = host.requestHeader(event, 'sec-fetch-site')
+  if (site) return site === 'same-origin' || site === 'none'
+  const origin = host.requestHeader(event, 'origin')
+  if (!origin) return true
+  try {
+    return new URL(origin).host === host.requestHeader(event, 'host')
+  }
+  catch {
+    return false
+  }
 }
 
 /**

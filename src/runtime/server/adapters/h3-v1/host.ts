@@ -37,6 +37,10 @@ export const h3v1Host: SessionHost = {
     const vary = res.getHeader('vary')
     if (!variesOnCookie(Array.isArray(vary) ? vary.join(',') : vary === undefined ? undefined : String(vary))) res.appendHeader('vary', 'Cookie')
   },
+  writeHeader: (event, name, value) => {
+    const { res } = (event as V1Event).node
+    if (!res.headersSent) res.setHeader(name, value)
+  },
   // h3's `fetchWithEvent` hands the caller's `event.context` down, and node-mock-http keeps it on
   // the request as `__unenv__`.
   parentContext: (event) => {

@@ -33,6 +33,11 @@ export const h3v2Host: SessionHost = {
     if (res.errHeaders) _writeCookie(res.errHeaders, name, setCookie)
     ;(event.context as Context)[SENT_COOKIE] = setCookie
   },
+  writeHeader: (event, name, value) => {
+    const { res } = event as V2Event
+    res.headers.set(name, value)
+    res.errHeaders?.set(name, value)
+  },
   parentContext: event => (event.context as Context)[PARENT] as Context | undefined,
   inCachedHandler: event => _cached(event) || _cached(eventOfContext(h3v2Host.parentContext(event))),
 }

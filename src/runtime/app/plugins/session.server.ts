@@ -1,0 +1,28 @@
+import { defineNuxtPlugin, useRequestEvent, useState } from 'nuxt/app'
+import { PUBLIC_STATE, STATE_KEY } from '../state'
+import type { SessionPageState } from '../state'
+
+type PublicState = (event: unknown) => Promise<SessionPageState | undefined>
+
+/**
+ * Renders the public state into the page (the SSR payload), so that hydration needs no request.
+ * The request's session is read once (none without a cookie); a prerendered or cached page, or a
+ * store that fails, leaves it `null` for the browser to load.
+ */
+export default defineNuxtPlugin({
+  name: 'nuxt-server-session:state',
+  enforce: 'pre',
+  async setup() {
+    const state = useState<SessionPageState | null>(STATE_KEY, () => null)
+    const event = useRequestEvent()
+    const publicState = (globalThis as Record<symbol, PublicState | undefined>)[PUBLIC_STATE]
+    if (!event || !publicState) return
+    try {
+      state.value = (await publicState(event)) ?? null
+    }
+    catch {
+      // Logged by the session already (a store outage, say): the browser loads it once it can.
+      state.value = null
+    }
+  },
+})
