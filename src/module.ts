@@ -1,5 +1,6 @@
-import { addComponent, addImports, addNitroPlugin, addPlugin, addServerHandler, addServerImports, addTypeTemplate, defineNuxtModule, getNuxtVersion } from '@nuxt/kit'
+import { addComponent, addImports, addNitroPlugin, addPlugin, addRouteMiddleware, addServerHandler, addServerImports, addTypeTemplate, defineNuxtModule, getNuxtVersion } from '@nuxt/kit'
 import { SERVER_IMPORTS, aliasMissingClients, mountDefaultStorage, runtimePaths, sessionRuntimeConfig } from './setup'
+import type { SessionPublicRuntimeConfig } from './runtime/types'
 import type { ModuleOptions } from './types'
 // Types the `nitro:init` hook (Nuxt declares its Nitro hooks there).
 import type {} from '@nuxt/nitro-server/augments'
@@ -43,13 +44,21 @@ export default defineNuxtModule<ModuleOptions>({
     // The session in pages: the public state rendered into the page and kept fresh in the
     // browser (useSessionState, <SessionState>), loaded and cleared through one route.
     const route = options.pages?.route || '/api/_session'
-    const publicConfig = nuxt.options.runtimeConfig.public as { serverSession?: { route: string } }
-    publicConfig.serverSession = { route: publicConfig.serverSession?.route || route }
+    const publicConfig = nuxt.options.runtimeConfig.public as { serverSession?: Partial<SessionPublicRuntimeConfig> }
+    const existing = publicConfig.serverSession ?? {}
+    publicConfig.serverSession = {
+      route: existing.route || route,
+      login: existing.login || options.pages?.login || '/login',
+      home: existing.home || options.pages?.home || '/',
+    }
     addServerHandler({ route, handler: paths.stateRoute })
     addImports({ name: 'useSessionState', from: `${paths.appDir}/composables/session` })
     addComponent({ name: 'SessionState', filePath: `${paths.appDir}/components/SessionState` })
     addPlugin({ src: `${paths.appDir}/plugins/session.server`, mode: 'server' })
     addPlugin({ src: `${paths.appDir}/plugins/session.client`, mode: 'client' })
+    // Page guards: `definePageMeta({ middleware: 'signed-in' })`, and 'guest' for the login page.
+    addRouteMiddleware({ name: 'signed-in', path: `${paths.appDir}/middleware/signed-in` })
+    addRouteMiddleware({ name: 'guest', path: `${paths.appDir}/middleware/guest` })
     nuxt.options.build.transpile.push(paths.appDir)
   },
 })

@@ -114,6 +114,10 @@ export interface ModuleOptions {
      * @default '/api/_session'
      */
     route?: string
+    /** The login page, where the `signed-in` page guard sends visitors (with `?redirect=`). @default '/login' */
+    login?: string
+    /** Where the `guest` guard (for the login page) sends signed-in visitors without a `redirect`. @default '/' */
+    home?: string
   }
 }
 

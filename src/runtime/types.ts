@@ -314,6 +314,10 @@ export interface SessionRuntimeConfig {
 /** `runtimeConfig.public.serverSession` of the Nuxt module: where pages load and clear their state. */
 export interface SessionPublicRuntimeConfig {
   route: string
+  /** Where the `signed-in` page guard sends visitors who are not signed in. */
+  login: string
+  /** Where the `guest` guard sends signed-in visitors without a `redirect`. */
+  home: string
 }
 
 /** The embedded default store (an SQLite database), where the app configured no mount of its own. */

@@ -77,9 +77,11 @@ describe.skipIf(!hasChromium)('[nuxt-server-session] playground in Chromium (pro
     anonymousId = cookie!.value
   })
 
-  it('the account page sends a visitor who is not signed in to /login', async () => {
+  it('the account page (the signed-in guard) sends a visitor who is not signed in to /login, with ?redirect= back', async () => {
     await goto('/account')
     expect(path()).toBe('/login')
+    expect(new URL(page.url()).searchParams.get('redirect')).toBe('/account')
+    expect(await page.getByTestId('header-guest').textContent()).toBe('guest')
   })
 
   it('signing in with the plain form lands on /account, under a new session id', async () => {
@@ -94,6 +96,23 @@ describe.skipIf(!hasChromium)('[nuxt-server-session] playground in Chromium (pro
     const [cookie] = await sessionCookies()
     expect(cookie?.value).toBeTruthy()
     expect(cookie!.value).not.toBe(anonymousId)
+    // The header's <SessionState> shows the user, from the page rendered after the redirect.
+    expect(await page.getByTestId('header-user').textContent()).toContain('Ada Lovelace')
+  })
+
+  it('the login page (the guest guard) sends a signed-in visitor on: to a ?redirect= of this site, home for any other', async () => {
+    for (const hostile of ['//evil.example', 'https://evil.example', '/\\evil.example', '%2F%2Fevil.example', '/%5Cevil.example', '/..//evil.example', 'javascript:alert(1)']) {
+      await goto(`/login?redirect=${encodeURIComponent(hostile)}`)
+      expect(new URL(page.url()).origin, hostile).toBe(base)
+      expect(path(), hostile).toBe('/')
+    }
+    await goto(`/login?redirect=${encodeURIComponent('/devices')}`)
+    expect(path()).toBe('/devices')
+    // The server's own redirect after the form post is checked the same way.
+    const res = await fetch(`${base}/api/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=Eve&redirect=%2F%2Fevil.example' })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/account')
+    await goto('/account') // where the next step starts
   })
 
   it('the browser keeps exactly one session cookie: __Host-, HttpOnly, Secure, SameSite=Lax, host-only, at most 7 days', async () => {

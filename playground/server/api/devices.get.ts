@@ -2,7 +2,7 @@
 // revoking, its times, `current` for this browser, and the browser's user agent (opted in with
 // `session.devices.userAgent`). Never a session id.
 export default defineEventHandler(async (event) => {
-  const session = await useServerSession(event)
-  if (!session.userId) throw createError({ statusCode: 401, statusMessage: 'Unauthorized', message: 'Sign in first.' })
+  // A 401 for anyone not signed in.
+  const session = await requireServerSession(event)
   return { user: session.data.user ?? session.userId, sessions: await listServerSessions(event) }
 })

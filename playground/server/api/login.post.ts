@@ -6,7 +6,7 @@ export default defineEventHandler(async (event) => {
   if (origin && origin !== getRequestURL(event).origin) {
     throw createError({ statusCode: 403, statusMessage: 'Forbidden', message: 'Cross-site sign-in refused.' })
   }
-  const body = await readBody<{ name?: unknown } | undefined>(event)
+  const body = await readBody<{ name?: unknown, redirect?: unknown } | undefined>(event)
   const name = typeof body?.name === 'string' ? body.name.trim() : ''
   if (name.length < 1 || name.length > 40) {
     throw createError({ statusCode: 400, statusMessage: 'Bad Request', message: 'The name must be 1 to 40 characters long.' })
@@ -16,6 +16,6 @@ export default defineEventHandler(async (event) => {
   // the data for the pages.
   const session = await signInServerSession(event, name)
   session.update({ user: name })
-  // Saved automatically before the redirect is sent.
-  return sendRedirect(event, '/account', 303)
+  // Saved automatically before the redirect is sent; back to the page asked for, if it is ours.
+  return sendRedirect(event, safeRedirect(body?.redirect) ?? '/account', 303)
 })

@@ -160,6 +160,8 @@ function _sameSite(event: SessionEvent): boolean {
   }
 }
 
+export { safeRedirect } from '../core/redirect'
+
 /**
  * The session of a request that must come from a signed-in user (`signInServerSession`): as
  * `useServerSession`, with `userId` typed as a string, or a `SessionUnauthorizedError` (HTTP
