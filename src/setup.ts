@@ -54,7 +54,7 @@ export function aliasMissingClients(nitro: Nitro, paths: { ioredisStub: string, 
   }
 }
 /** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
-export const SERVER_IMPORTS = ['useServerSession', 'requireServerSession', 'safeRedirect', 'signInServerSession', 'listServerSessions', 'revokeServerSession', 'revokeServerSessions'] as const
+export const SERVER_IMPORTS = ['useServerSession', 'requireServerSession', 'safeRedirect', 'sessionWebSocket', 'signInServerSession', 'listServerSessions', 'revokeServerSession', 'revokeServerSessions'] as const
 
 /** Presets that run as one long-lived server with a writable disk: the SQLite default suits them. */
 const SERVER_PRESETS = new Set(['node-server', 'node', 'node-cluster', 'node-listener', 'bun', 'deno-server', 'nitro-dev', 'nitro-prerender'])

@@ -105,6 +105,31 @@ export function handlerSession(event: SessionEvent): SessionState | undefined {
   return _anonymousState(event.context as ContextWithState, state)
 }
 
+const ENDED = Symbol.for('nuxt-server-session:ended')
+
+/**
+ * Calls `listener` with the store key of every session this process ends: destroyed, revoked,
+ * found expired, or regenerated away (its old key). The WebSocket support closes the sockets of
+ * such a session at once. On the global object: a build may load this file twice.
+ */
+export function onSessionEnded(listener: (key: string) => void): void {
+  const g = globalThis as Record<symbol, Set<(key: string) => void> | undefined>
+  ;(g[ENDED] ??= new Set()).add(listener)
+}
+
+function _ended(key: string): void {
+  const listeners = (globalThis as Record<symbol, Set<(key: string) => void> | undefined>)[ENDED]
+  if (!listeners) return
+  for (const listener of listeners) {
+    try {
+      listener(key)
+    }
+    catch {
+      // A listener's failure is its own: the session has ended all the same.
+    }
+  }
+}
+
 /** The response header of a request that changed the session: the pages refresh their state. */
 export const SESSION_CHANGED_HEADER = 'x-session-changed'
 
@@ -276,6 +301,7 @@ export class SessionState {
       this._event('expired', key)
       const now = this.config.now()
       this._lifecycle('expired', key, now >= record.createdAt + this.config.maxLifetime ? 'absolute lifetime' : 'idle timeout', { userId: record.userId })
+      _ended(key)
       return undefined
     }
     return record
@@ -571,6 +597,7 @@ export class SessionState {
       this._event('destroyed', key)
       this._lifecycle(revoked ? 'revoked' : 'destroyed', key, revoked ?? 'destroy()', { userId: this.userId })
       this._tellPages()
+      _ended(key)
     }
     const hadCookie = this.hadCookie || this.cookieInBrowser !== undefined || this.cookieToSend
     this._fresh()
@@ -611,6 +638,7 @@ export class SessionState {
     const key = await this._storeKey()
     this._event(`regenerated from ref ${oldKey.slice(0, 8)}`, key)
     this._lifecycle('regenerated', key, 'regenerate()', { from: oldKey, userId: this.userId })
+    _ended(oldKey)
   }
 
   /** `regenerate()` on a store that moves records atomically. */
@@ -642,6 +670,7 @@ export class SessionState {
     await this._reindex(oldKey)
     this._event(`regenerated from ref ${oldKey.slice(0, 8)}`, key)
     this._lifecycle('regenerated', key, 'regenerate()', { from: oldKey, userId: this.userId })
+    _ended(oldKey)
   }
 
   /**
@@ -722,6 +751,7 @@ export class SessionState {
       }
       await this._store(() => store.delete(key))
       this._lifecycle('revoked', key, reason, { userId })
+      _ended(key)
     }
     await this._unindex(userId, handles)
   }

@@ -161,6 +161,8 @@ function _sameSite(event: SessionEvent): boolean {
 }
 
 export { safeRedirect } from '../core/redirect'
+export { SESSION_ENDED_CLOSE_CODE, sessionWebSocket } from './websocket'
+export type { SessionPeer, SessionUpgradeRequest, SessionWebSocketHooks } from './websocket'
 
 /**
  * The session of a request that must come from a signed-in user (`signInServerSession`): as

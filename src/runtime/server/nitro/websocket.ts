@@ -1,0 +1,130 @@
+import type { ServerSession, SessionData } from '../../types'
+import { requestHost } from '../adapters/request/host'
+import type { RequestEvent } from '../adapters/request/host'
+import { storeKeyOf } from '../core/crypto'
+import { mountSession, onSessionEnded } from '../core/session'
+import { sessionOptions } from './utils'
+
+/** What the hooks need of a crossws peer (0.3 in Nitro 2, 0.4 in Nitro 3): its context, request and close. */
+export interface SessionPeer {
+  readonly context: Record<string, unknown>
+  readonly request?: { headers: Headers }
+  close: (code?: number, reason?: string) => void
+}
+
+/** An upgrade request as crossws hands it: a web `Request` (or url and headers), with the peer's context. */
+export interface SessionUpgradeRequest {
+  headers: Headers
+  context?: Record<string, unknown>
+}
+
+/** The WebSocket close code when the socket's session ends (destroyed, revoked, expired, signed in elsewhere). */
+export const SESSION_ENDED_CLOSE_CODE = 4001
+
+export interface SessionWebSocketHooks<T = SessionData> {
+  /** Refuse the upgrade with a 401 unless a user is signed in (`signInServerSession`). @default false */
+  signedIn?: boolean
+  /** After the session is read, before the socket opens; throw a `Response` to refuse. */
+  upgrade?: (request: SessionUpgradeRequest, session: ServerSession<T>) => unknown
+  open?: (peer: SessionPeer, session: ServerSession<T>) => unknown
+  /** Each message, with the session read again: a session that ended meanwhile closes the socket instead. */
+  message?: (peer: SessionPeer, message: unknown, session: ServerSession<T>) => unknown
+  close?: (peer: SessionPeer, details: { code?: number, reason?: string }) => unknown
+  error?: (peer: SessionPeer, error: unknown) => unknown
+}
+
+/** The peer context's entry for its session (crossws contexts are plain objects). */
+const PEER_KEY = 'nuxt-server-session'
+/** This process's open sockets, by their session's store key. */
+const sockets = new Map<string, Set<SessionPeer>>()
+let listening = false
+
+function _listen(): void {
+  if (listening) return
+  listening = true
+  // A session this process ends closes its sockets here at once; other processes see it at
+  // their sockets' next message, which reads the session again.
+  onSessionEnded((key) => {
+    const peers = sockets.get(key)
+    if (!peers) return
+    sockets.delete(key)
+    for (const peer of peers) peer.close(SESSION_ENDED_CLOSE_CODE, 'Session ended')
+  })
+}
+
+/** The session a request's Cookie header names (one store read), without writing anything back. */
+async function _read<T>(request: { headers: Headers }): Promise<{ session: ServerSession<T>, key: string | undefined }> {
+  const event: RequestEvent = { context: {}, request }
+  const session = await mountSession<T>(requestHost, event, sessionOptions())
+  return { session, key: session.isNew ? undefined : await storeKeyOf(session.id) }
+}
+
+/**
+ * WebSocket hooks for Nitro's `defineWebSocketHandler` (crossws) with the session: read at the
+ * upgrade from the request's cookie (`signedIn: true` refuses it with a 401 without a signed-in
+ * user), handed to `open` and, read again, to each `message`. A session that ends closes its
+ * sockets with code 4001: at once on this instance, and on another instance at the socket's
+ * next message (one store read per message). The session is read-only here: nothing can reach
+ * the browser over an open socket.
+ *
+ * @example
+ * ```ts
+ * // server/routes/_ws.ts (nitro: { experimental: { websocket: true } })
+ * export default defineWebSocketHandler(sessionWebSocket({
+ *   signedIn: true,
+ *   open(peer, session) { peer.send(`hello ${session.userId}`) },
+ *   message(peer, message, session) { peer.send(`${session.userId}: ${message}`) },
+ * }))
+ * ```
+ */
+export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T>) {
+  _listen()
+  const refuse = () => new Response('Sign-in required', { status: 401, headers: { 'content-type': 'text/plain' } })
+  const forget = (peer: SessionPeer) => {
+    const key = (peer.context[PEER_KEY] as { key?: string } | undefined)?.key
+    const peers = key ? sockets.get(key) : undefined
+    peers?.delete(peer)
+    if (peers?.size === 0) sockets.delete(key!)
+  }
+  return {
+    async upgrade(request: SessionUpgradeRequest) {
+      const read = await _read<T>(request)
+      if (hooks.signedIn && typeof read.session.userId !== 'string') throw refuse()
+      if (request.context) request.context[PEER_KEY] = read
+      return hooks.upgrade?.(request, read.session) as undefined
+    },
+    async open(peer: SessionPeer) {
+      let read = peer.context[PEER_KEY] as { session: ServerSession<T>, key?: string } | undefined
+      // Where the adapter does not carry the upgrade's context over, the session is read again.
+      if (!read && peer.request) {
+        read = await _read<T>(peer.request)
+        peer.context[PEER_KEY] = read
+      }
+      if (!read || (hooks.signedIn && typeof read.session.userId !== 'string')) return peer.close(SESSION_ENDED_CLOSE_CODE, 'Sign-in required')
+      if (read.key) {
+        let peers = sockets.get(read.key)
+        if (!peers) sockets.set(read.key, peers = new Set())
+        peers.add(peer)
+      }
+      await hooks.open?.(peer, read.session)
+    },
+    async message(peer: SessionPeer, message: unknown) {
+      const opened = peer.context[PEER_KEY] as { key?: string } | undefined
+      if (!peer.request || !opened) return
+      const now = await _read<T>(peer.request)
+      // Ended meanwhile (on any instance): destroyed, revoked, expired, or moved by a sign-in.
+      if (opened.key !== now.key || (hooks.signedIn && typeof now.session.userId !== 'string')) {
+        forget(peer)
+        return peer.close(SESSION_ENDED_CLOSE_CODE, 'Session ended')
+      }
+      await hooks.message?.(peer, message, now.session)
+    },
+    close(peer: SessionPeer, details: { code?: number, reason?: string }) {
+      forget(peer)
+      return hooks.close?.(peer, details)
+    },
+    error(peer: SessionPeer, error: unknown) {
+      return hooks.error?.(peer, error)
+    },
+  }
+}
