@@ -9,6 +9,8 @@ export default defineNuxtConfig({
   // `declare module 'nuxt-server-session'` augmentation find it. Installed apps need nothing.
   alias: { 'nuxt-server-session': fileURLToPath(new URL('../src/module', import.meta.url)) },
   compatibilityDate: '2025-07-01',
+  // The live page's WebSocket (server/routes/_live.ts).
+  nitro: { experimental: { websocket: true } },
   session: {
     // "Your devices" shows each signed-in session's browser (its user agent); the IP stays off.
     devices: { userAgent: true },

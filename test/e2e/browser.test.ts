@@ -189,6 +189,11 @@ describe.skipIf(!hasChromium)('[nuxt-server-session] playground in Chromium (pro
       const second = await open('Mozilla/5.0 (Second device) Chromium')
       await signIn(first.page, user)
       await signIn(second.page, user)
+      // The second browser keeps the live page open: a WebSocket that lives as long as its session.
+      await visit(second.page, '/live')
+      const live = () => second.page.getByTestId('live-status').textContent()
+      await expect.poll(live, { timeout: WAIT }).toBe('open')
+      await expect.poll(() => second.page.getByTestId('live-lines').textContent(), { timeout: WAIT }).toContain(`Connected as ${user}`)
 
       // From the account page to "Your devices".
       await Promise.all([
@@ -211,6 +216,8 @@ describe.skipIf(!hasChromium)('[nuxt-server-session] playground in Chromium (pro
         other.getByRole('button', { name: 'Sign out', exact: true }).click(),
       ])
       expect(revoked.status()).toBe(303)
+      // Its socket closed at once, with nothing done in that browser.
+      await expect.poll(live, { timeout: WAIT }).toBe('closed (4001 Session ended)')
 
       // The second browser is signed out on its very next request.
       await visit(second.page, '/account')
