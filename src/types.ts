@@ -1,4 +1,4 @@
-import type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionLifecycleEvent, SessionRuntimeConfig } from './runtime/types'
+import type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, ServerSession, SessionLifecycleEvent, SessionRuntimeConfig } from './runtime/types'
 
 export type { ModuleCookieOptions, ModulePostgresOptions, ModuleRedisOptions, ModuleSqliteOptions, SessionLifecycleEvent, SessionRuntimeConfig } from './runtime/types'
 
@@ -137,4 +137,6 @@ export interface SessionRuntimeHooks {
   'session:destroyed': (event: SessionLifecycleEvent) => void | Promise<void>
   'session:revoked': (event: SessionLifecycleEvent) => void | Promise<void>
   'session:expired': (event: SessionLifecycleEvent) => void | Promise<void>
+  /** What pages may see (`useSessionState()`): add or change entries of `state.data` (JSON only). */
+  'session:public': (state: { loggedIn: boolean, data: Record<string, unknown> }, context: { session: ServerSession, event: unknown }) => void | Promise<void>
 }
