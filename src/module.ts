@@ -23,6 +23,8 @@ export default defineNuxtModule<ModuleOptions>({
   setup(options, nuxt) {
     const runtimeConfig = nuxt.options.runtimeConfig as { session?: ReturnType<typeof sessionRuntimeConfig> }
     runtimeConfig.session = sessionRuntimeConfig(options, runtimeConfig.session, nuxt.options.dev)
+    // Pages follow the session here (useSessionState): responses that change it say so.
+    runtimeConfig.session.pages.changedHeader = true
     const paths = runtimePaths(import.meta.url)
     nuxt.hook('nitro:init', (nitro) => {
       mountDefaultStorage(nitro, runtimeConfig.session!.storage, paths.sqliteDriver)

@@ -234,6 +234,13 @@ export interface SessionOptions {
    */
   onLifecycle?: (event: SessionLifecycleEvent) => void | Promise<void>
   /**
+   * Mark the response of a request that changed the session (its data, its user, created or
+   * ended) with `x-session-changed: 1`, for pages that follow the session (the Nuxt module turns
+   * it on for `useSessionState()`). Nothing of the session is in it.
+   * @default false
+   */
+  changedHeader?: boolean
+  /**
    * The clock, in milliseconds since the epoch. Only for tests.
    * @default Date.now
    */
@@ -307,8 +314,8 @@ export interface SessionRuntimeConfig {
   devices: { userAgent: boolean, ip: boolean }
   maxSessionsPerUser: number
   sessionLimit: 'evict-oldest' | 'refuse'
-  /** What Nuxt pages may see: the top-level data keys (the route is public config). */
-  pages: { expose: string[] }
+  /** What Nuxt pages may see: the top-level data keys (the route is public config); `changedHeader` for them (Nuxt). */
+  pages: { expose: string[], changedHeader?: boolean }
 }
 
 /** `runtimeConfig.public.serverSession` of the Nuxt module: where pages load and clear their state. */

@@ -30,6 +30,7 @@ export interface ResolvedConfig {
   storeTimeout: number
   logger: SessionLogger
   onLifecycle?: SessionOptions['onLifecycle']
+  changedHeader: boolean
   now: () => number
   devices: { userAgent: boolean, ip: boolean }
   /** 0: no cap. */
@@ -132,6 +133,7 @@ function _resolve(options: SessionOptions): ResolvedConfig {
     storeTimeout: _whole('storeTimeout', options.storeTimeout ?? DEFAULTS.storeTimeout, 1, 2 ** 31 - 1),
     logger,
     ...(typeof options.onLifecycle === 'function' ? { onLifecycle: options.onLifecycle } : {}),
+    changedHeader: options.changedHeader === true,
     now: options.now ?? Date.now,
     devices: { userAgent: options.devices?.userAgent === true, ip: options.devices?.ip === true },
     maxSessionsPerUser: _cap(options.maxSessionsPerUser ?? 0, store),

@@ -433,7 +433,7 @@ export class SessionState {
    * it when a response carries this header. Nothing of the session is in it.
    */
   private _tellPages(): void {
-    if (this.host.canWriteHeaders(this.event)) this.host.writeHeader(this.event, SESSION_CHANGED_HEADER, '1')
+    if (this.config.changedHeader && this.host.canWriteHeaders(this.event)) this.host.writeHeader(this.event, SESSION_CHANGED_HEADER, '1')
   }
 
   private _record(now: number): SessionRecord {

@@ -279,6 +279,8 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
     storeTimeout: config.storeTimeout,
     devices: { userAgent: Boolean(config.devices?.userAgent), ip: Boolean(config.devices?.ip) },
     ...(binding.callHook ? { onLifecycle: _nitroHooks(binding.callHook) } : {}),
+    // The Nuxt app's pages follow the session (useSessionState): only there.
+    changedHeader: config.pages?.changedHeader === true,
     maxSessionsPerUser: Number(config.maxSessionsPerUser) || 0,
     sessionLimit: config.sessionLimit === 'refuse' ? 'refuse' : 'evict-oldest',
   }
