@@ -6,6 +6,8 @@
 
 /** The `useState` key, in the SSR payload. */
 export const STATE_KEY = 'nuxt-server-session'
+/** A `useState` key set when the session changed while the page rendered: the browser loads the state once mounted. */
+export const STALE_KEY = 'nuxt-server-session:stale'
 /** The response header of a request that changed the session (see the core's `_tellPages`). */
 export const CHANGED_HEADER = 'x-session-changed'
 /** The BroadcastChannel on which tabs of this origin tell each other that the state changed. */

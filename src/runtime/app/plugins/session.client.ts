@@ -1,5 +1,5 @@
 import { defineNuxtPlugin, useRuntimeConfig, useState } from 'nuxt/app'
-import { CHANGED_HEADER, CHANNEL, STATE_KEY } from '../state'
+import { CHANGED_HEADER, CHANNEL, STALE_KEY, STATE_KEY } from '../state'
 import type { SessionPageState, SessionSync } from '../state'
 
 /**
@@ -17,6 +17,8 @@ export default defineNuxtPlugin({
     const nativeFetch = globalThis.fetch.bind(globalThis)
     const json = () => JSON.stringify(state.value)
 
+    // Bumped by clear(): an answer of a load started before it is not applied.
+    let generation = 0
     const apply = (next: SessionPageState) => {
       const before = json()
       state.value = next
@@ -34,8 +36,10 @@ export default defineNuxtPlugin({
         try {
           do {
             again = false
+            const started = generation
             const res = await nativeFetch(route, { credentials: 'same-origin', headers: { accept: 'application/json' } })
-            if (res.ok) apply(await res.json() as SessionPageState)
+            const next = res.ok ? await res.json() as SessionPageState : undefined
+            if (next && started === generation) apply(next)
           } while (again)
         }
         finally {
@@ -45,22 +49,27 @@ export default defineNuxtPlugin({
       return running
     }
     const clear = async (): Promise<void> => {
+      generation++
       const res = await nativeFetch(route, { method: 'DELETE', credentials: 'same-origin', headers: { accept: 'application/json' } })
       if (!res.ok) throw new Error(`Sign-out failed (${res.status})`)
+      generation++
       apply(await res.json() as SessionPageState)
     }
 
     // Every fetch of the page, `$fetch` and `useFetch` included (ofetch calls the global fetch).
+    // A redirect that fetch followed hides the mark of the response it followed: a same-site
+    // redirected response loads the state too.
     globalThis.fetch = async (...args: Parameters<typeof fetch>) => {
       const res = await nativeFetch(...args)
-      if (res.headers.has(CHANGED_HEADER)) void refresh().catch(() => {})
+      if (res.headers.has(CHANGED_HEADER) || (res.redirected && _sameOrigin(res.url))) void refresh().catch(() => {})
       return res
     }
     channel?.addEventListener('message', (message: MessageEvent) => {
       if (message.data !== json()) void refresh().catch(() => {})
     })
+    const stale = useState<boolean>(STALE_KEY, () => false)
     nuxtApp.hook('app:mounted', () => {
-      if (state.value === null) void refresh().catch(() => {})
+      if (state.value === null || stale.value) void refresh().catch(() => {})
       // A page rendered just now (after a sign-in by form post, say) is news to the other tabs.
       else channel?.postMessage(json())
     })
@@ -68,3 +77,12 @@ export default defineNuxtPlugin({
     return { provide: { serverSession: sync } }
   },
 })
+
+function _sameOrigin(url: string): boolean {
+  try {
+    return new URL(url).origin === globalThis.location?.origin
+  }
+  catch {
+    return false
+  }
+}

@@ -1,5 +1,5 @@
 import { defineNuxtPlugin, useRequestEvent, useState } from 'nuxt/app'
-import { PUBLIC_STATE, STATE_KEY } from '../state'
+import { PUBLIC_STATE, STALE_KEY, STATE_KEY } from '../state'
 import type { SessionPageState } from '../state'
 
 type PublicState = (event: unknown) => Promise<SessionPageState | undefined>
@@ -12,7 +12,7 @@ type PublicState = (event: unknown) => Promise<SessionPageState | undefined>
 export default defineNuxtPlugin({
   name: 'nuxt-server-session:state',
   enforce: 'pre',
-  async setup() {
+  async setup(nuxtApp) {
     const state = useState<SessionPageState | null>(STATE_KEY, () => null)
     const event = useRequestEvent()
     const publicState = (globalThis as Record<symbol, PublicState | undefined>)[PUBLIC_STATE]
@@ -24,5 +24,18 @@ export default defineNuxtPlugin({
       // Logged by the session already (a store outage, say): the browser loads it once it can.
       state.value = null
     }
+    if (state.value === null) return
+    // The page may change the session while it renders (an internal $fetch that writes): the
+    // markup holds the state of the start, so the browser is told to load the new one.
+    const stale = useState<boolean>(STALE_KEY, () => false)
+    nuxtApp.hooks.hook('app:rendered', async () => {
+      try {
+        const now = await publicState(event)
+        if (now && JSON.stringify(now) !== JSON.stringify(state.value)) stale.value = true
+      }
+      catch {
+        stale.value = true
+      }
+    })
   },
 })

@@ -115,6 +115,8 @@ export async function publicSessionState(event: SessionEvent): Promise<PublicSes
   }
   const state: PublicSessionState = { loggedIn: typeof session.userId === 'string', data }
   await binding.callHook?.('session:public', state, { session, event })
+  // A response that holds this visitor's state (a page rendered with it) is for them alone.
+  hostOf(event).markPrivate(event)
   // Only JSON leaves the server, as the hooks left it.
   return JSON.parse(JSON.stringify(state)) as PublicSessionState
 }
@@ -126,7 +128,7 @@ export async function publicSessionState(event: SessionEvent): Promise<PublicSes
  */
 export async function sessionStateRoute(event: SessionEvent): Promise<PublicSessionState> {
   const host = hostOf(event)
-  host.writeHeader(event, 'cache-control', 'private, no-store')
+  host.markPrivate(event)
   const method = _method(event)
   if (method === 'DELETE') {
     if (!_sameSite(event)) throw new SessionError('Cross-site sign-out refused', { statusCode: 403 })

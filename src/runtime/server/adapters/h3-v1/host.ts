@@ -33,9 +33,11 @@ export const h3v1Host: SessionHost = {
       list.push(setCookie)
       res.setHeader('set-cookie', list)
     }
-    res.setHeader('cache-control', 'private, no-store')
-    const vary = res.getHeader('vary')
-    if (!variesOnCookie(Array.isArray(vary) ? vary.join(',') : vary === undefined ? undefined : String(vary))) res.appendHeader('vary', 'Cookie')
+    _markPrivate(res)
+  },
+  markPrivate: (event) => {
+    const { res } = (event as V1Event).node
+    if (!res.headersSent) _markPrivate(res)
   },
   writeHeader: (event, name, value) => {
     const { res } = (event as V1Event).node
@@ -51,6 +53,12 @@ export const h3v1Host: SessionHost = {
   // leaves the mark there); an internal request made meanwhile belongs to that response too.
   inCachedHandler: event => _cachedContext(event.context) || _cachedContext(h3v1Host.parentContext(event)),
   installAutoSave,
+}
+
+function _markPrivate(res: ServerResponse): void {
+  res.setHeader('cache-control', 'private, no-store')
+  const vary = res.getHeader('vary')
+  if (!variesOnCookie(Array.isArray(vary) ? vary.join(',') : vary === undefined ? undefined : String(vary))) res.appendHeader('vary', 'Cookie')
 }
 
 function _cachedContext(context: unknown): boolean {

@@ -33,6 +33,11 @@ export const h3v2Host: SessionHost = {
     if (res.errHeaders) _writeCookie(res.errHeaders, name, setCookie)
     ;(event.context as Context)[SENT_COOKIE] = setCookie
   },
+  markPrivate: (event) => {
+    const { res } = event as V2Event
+    markPrivate(res.headers)
+    if (res.errHeaders) markPrivate(res.errHeaders)
+  },
   writeHeader: (event, name, value) => {
     const { res } = event as V2Event
     res.headers.set(name, value)

@@ -17,6 +17,7 @@ export const requestHost: SessionHost = {
   remoteAddress: () => undefined,
   canWriteHeaders: () => false,
   writeCookie: () => {},
+  markPrivate: () => {},
   writeHeader: () => {},
   parentContext: () => undefined,
   inCachedHandler: () => false,
