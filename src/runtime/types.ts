@@ -152,7 +152,8 @@ export interface SessionLifecycleEvent {
   /**
    * Why: `created`: 'first write'; `regenerated`: 'sign-in' or 'regenerate()'; `destroyed`:
    * 'destroy()'; `revoked`: 'revoked' (revokeSession(s)) or 'maxSessionsPerUser' (a newer sign-in
-   * took its place); `expired`: 'idle timeout' or 'absolute lifetime'.
+   * took its place); `expired`: 'idle timeout' or 'absolute lifetime' (found by a read), or
+   * 'sweep' (deleted by the scheduled sweep).
    */
   reason: string
   /** When, ms since the epoch. */

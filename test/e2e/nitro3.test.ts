@@ -57,6 +57,29 @@ describe('[Nitro 3 beta] standalone Nitro module (node-server production build)'
     expect(events.every((e: { ref: string }) => /^[\da-f]{8}$/.test(e.ref))).toBe(true)
   })
 
+  it('[Nitro 3 beta] a session the scheduled sweep deletes is session:expired with reason sweep (nobody read it)', async () => {
+    const own = join(tmp, 'cwd-sweep')
+    await mkdir(own)
+    const swept = await startServer(entry, { cwd: own, env: { NUXT_SESSION_SECRET: SECRET, NUXT_SESSION_TTL: '1', NUXT_SESSION_SWEEP_INTERVAL: '1' } })
+    try {
+      const c = new Client(swept.url)
+      await c.json('/api/sign-in?name=ivy')
+      const [signedIn] = await c.json('/api/lifecycle')
+      expect(signedIn).toMatchObject({ type: 'created', reason: 'sign-in', userId: 'ivy' })
+      // The lifecycle route reads no session: only the sweep can find this one expired.
+      let events: { type: string, reason: string, ref: string, userId?: string }[] = []
+      for (const started = Date.now(); Date.now() - started < 10_000;) {
+        events = await c.json('/api/lifecycle')
+        if (events.some(e => e.type === 'expired')) break
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      expect(events.filter(e => e.type === 'expired')).toEqual([{ type: 'expired', ref: signedIn.ref, userId: 'ivy', reason: 'sweep', at: expect.any(Number) }])
+    }
+    finally {
+      await swept.stop()
+    }
+  })
+
   it('[Nitro 3 beta] requireServerSession: a 401 for a visitor or an anonymous session, the account for a signed-in user', async () => {
     const visitor = client()
     const res = await visitor.fetch('/api/account')

@@ -436,7 +436,7 @@ describe('[nuxt-server-session] PostgresSessionStore: one statement per operatio
         nss_move: /^WITH old AS \(DELETE /,
         nss_index_remove: /^UPDATE .* SET user_key = NULL/s,
         nss_delete: /^DELETE FROM \S+ WHERE key = \$1$/,
-        nss_sweep: /^DELETE FROM .* FOR UPDATE SKIP LOCKED\)$/s,
+        nss_sweep: /^DELETE FROM .* FOR UPDATE SKIP LOCKED\) RETURNING key, user_id$/s,
       }
       const { key } = await newKey()
       const { key: to } = await newKey()

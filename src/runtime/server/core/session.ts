@@ -1,5 +1,5 @@
 import type { ServerSession, SessionData, SessionLifecycleEvent, SessionOptions } from '../../types'
-import { resolveConfig } from './config'
+import { consoleLogger, resolveConfig } from './config'
 import type { ResolvedConfig } from './config'
 import { childSetCookie, clearSessionCookie, requestSessionCookie, writeSessionCookie } from './cookie'
 import type { SessionEvent, SessionHost } from './host'
@@ -128,6 +128,20 @@ function _ended(key: string): void {
       // A listener's failure is its own: the session has ended all the same.
     }
   }
+}
+
+/**
+ * A session a sweep deleted (found expired outside a request): `session:expired` with reason
+ * 'sweep' through `options.onLifecycle` (never awaited; a failure is logged), and its sockets closed.
+ */
+export function reportSwept(options: Pick<SessionOptions, 'onLifecycle' | 'logger'>, key: string, userId: string | undefined): void {
+  _ended(key)
+  const { onLifecycle } = options
+  if (!onLifecycle) return
+  const event: SessionLifecycleEvent = { type: 'expired', ref: key.slice(0, 8), ...(userId === undefined ? {} : { userId }), reason: 'sweep', at: Date.now() }
+  Promise.resolve().then(() => onLifecycle(event)).catch((error: unknown) => {
+    (options.logger ?? consoleLogger).error(`A session:expired hook failed: ${(error as Error)?.message ?? error}`)
+  })
 }
 
 /** The response header of a request that changed the session: the pages refresh their state. */

@@ -1,6 +1,7 @@
 import { DEFAULTS } from '../../defaults'
 import type { SessionOptions, SessionRuntimeConfig } from '../../types'
 import { consoleLogger, resolveConfig } from '../core/config'
+import { reportSwept } from '../core/session'
 import { SessionConfigError } from '../core/errors'
 import type { SessionSqliteDriver } from '../storage/sqlite'
 import { PostgresSessionStore } from '../stores/postgres'
@@ -38,9 +39,12 @@ export function startSessions(binding: NitroBinding): void {
   // The Redis store's client would keep the process running after the server's graceful
   // shutdown; a store the app made and passed in is the app's to close.
   if (typeof closable?.close === 'function') binding.onClose(() => closable.close!())
-  if (options?.store instanceof PostgresSessionStore && !binding.prerender) _startPostgres(options.store, (binding.runtimeConfig() as { session: Partial<SessionRuntimeConfig> }).session.sweepInterval)
+  // Sessions a sweep deletes are `session:expired` (reason 'sweep'), and their sockets close.
+  const swept = options && ((key: string, userId: string | undefined) => reportSwept(options!, key, userId))
+  if (options?.store instanceof PostgresSessionStore && !binding.prerender) _startPostgres(options.store, (binding.runtimeConfig() as { session: Partial<SessionRuntimeConfig> }).session.sweepInterval, swept)
   if (!(options?.store instanceof UnstorageSessionStore)) return
   const { store } = options
+  store.onSwept ??= swept
   if (!binding.prerender) _openSqlite(binding, store, resolveConfig(options).storeTimeout)
   if (binding.storage().getMount(store.prefix).base === '') {
     // The module mounts a default at build; a name changed at run time may match no mount.
@@ -54,7 +58,7 @@ export function startSessions(binding: NitroBinding): void {
  * it; the pool connects when it can): a wrong address, password, database or grant is said in
  * the log at once, naming the setting. Expired rows are swept on a schedule.
  */
-function _startPostgres(store: PostgresSessionStore, sweepInterval: number | undefined): void {
+function _startPostgres(store: PostgresSessionStore, sweepInterval: number | undefined, swept?: (key: string, userId: string | undefined) => void): void {
   store.check().catch((error: unknown) => {
     const reason = String((error as Error)?.message ?? error).replace(/^\[nuxt-server-session\] /, '').replace(/\.$/, '')
     consoleLogger.error(error instanceof SessionConfigError
@@ -64,7 +68,7 @@ function _startPostgres(store: PostgresSessionStore, sweepInterval: number | und
   const interval = (sweepInterval ?? DEFAULTS.sweepInterval) * 1000
   if (!interval || typeof setInterval !== 'function') return
   const timer = setInterval(() => {
-    store.sweep().catch(error => consoleLogger.error('Sweeping expired sessions failed', (error as Error)?.message))
+    store.sweep(undefined, swept).catch(error => consoleLogger.error('Sweeping expired sessions failed', (error as Error)?.message))
   }, interval)
   ;(timer as { unref?: () => void }).unref?.()
 }

@@ -249,6 +249,7 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
     source = JSON.stringify(config)
   }
   if (cached?.source === source) return cached.options
+  config = _coerced(config)
   const { cookie } = config
   const secret = _secretOrThrowaway(config.secret, binding.prerender)
   if (binding.production && (secret.length === 0 || secret.some(s => s.length < DEFAULTS.minSecretLength))) {
@@ -279,7 +280,7 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
     saveUninitialized: config.saveUninitialized,
     maxSize: config.maxSize,
     storeTimeout: config.storeTimeout,
-    devices: { userAgent: Boolean(config.devices?.userAgent), ip: Boolean(config.devices?.ip) },
+    devices: { userAgent: config.devices.userAgent === true, ip: config.devices.ip === true },
     ...(binding.callHook ? { onLifecycle: _nitroHooks(binding.callHook) } : {}),
     // The Nuxt app's pages follow the session (useSessionState): only there.
     changedHeader: config.pages?.changedHeader === true,
@@ -288,6 +289,30 @@ export function sessionOptions(event?: SessionEvent): SessionOptions {
   }
   cached = { source, options }
   return options
+}
+
+/**
+ * The runtime config with env-var strings turned into the numbers and booleans they spell
+ * (`NUXT_SESSION_TTL=3600`, `NUXT_SESSION_ROLLING=true`): Nitro 3 leaves env values as strings.
+ * A string that spells neither stays as it is, for the options check to name.
+ */
+function _coerced(config: SessionRuntimeConfig): SessionRuntimeConfig {
+  const num = <T>(value: T): T | number => typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value
+  const bool = <T>(value: T): T | boolean => value === 'true' ? true : value === 'false' ? false : value
+  const { cookie } = config
+  return {
+    ...config,
+    ttl: num(config.ttl) as number,
+    maxLifetime: num(config.maxLifetime) as number,
+    touchInterval: num(config.touchInterval) as number | null,
+    maxSize: num(config.maxSize) as number,
+    storeTimeout: num(config.storeTimeout) as number,
+    sweepInterval: num(config.sweepInterval) as number,
+    rolling: bool(config.rolling) as boolean,
+    saveUninitialized: bool(config.saveUninitialized) as boolean,
+    cookie: { ...cookie, httpOnly: bool(cookie.httpOnly) as boolean, partitioned: bool(cookie.partitioned) as boolean, secure: bool(cookie.secure) as typeof cookie.secure, maxAge: num(cookie.maxAge) as number },
+    devices: { userAgent: bool(config.devices?.userAgent) as boolean, ip: bool(config.devices?.ip) as boolean },
+  }
 }
 
 /** Lifecycle events as Nitro runtime hooks: `nitroApp.hooks.hook('session:revoked', (event) => ...)`. */

@@ -162,12 +162,12 @@ export interface SqliteSessions {
    * `prefix` that expired before `now`: one page of a sweep (`after` = `prefix` for the first).
    * Returns how many went and the page's last key, `undefined` once past the prefix's rows.
    */
-  sweepPage: (prefix: string, after: string, now: number, limit: number) => { removed: number, last: string | undefined }
+  sweepPage: (prefix: string, after: string, now: number, limit: number, report?: boolean) => { removed: number, last: string | undefined, ended?: [string, string | null][] }
   /**
    * Deletes every row under `prefix` that expired before `now` in the maintenance thread, off the
    * event loop; `undefined` when there is no such thread (then sweep page by page).
    */
-  sweepInThread: (prefix: string, now: number, limit: number) => Promise<number> | undefined
+  sweepInThread: (prefix: string, now: number, limit: number, report?: (ended: [string, string | null][]) => void) => Promise<number> | undefined
 }
 
 export interface SessionSqliteDriver extends Driver {
@@ -506,15 +506,20 @@ export default function sessionSqliteDriver(options: SessionSqliteDriverOptions)
     indexRemove: (userKey, keys) => run(() => {
       for (const key of keys) statement('UPDATE nss_items SET user_key = NULL, signed_in_at = NULL, label = NULL WHERE key = ? AND user_key = ?').run(key, userKey)
     }),
-    sweepInThread: (prefix, at, limit) => {
+    sweepInThread: (prefix, at, limit, report) => {
       open()
-      return maintenance?.alive() ? maintenance.sweep(prefix, at, limit) : undefined
+      return maintenance?.alive() ? maintenance.sweep(prefix, at, limit, report) : undefined
     },
-    sweepPage: (prefix, after, at, limit) => run(() => {
+    sweepPage: (prefix, after, at, limit, report) => run(() => {
       const last = statement(PAGE_END_SQL).get(after, limit)?.last as string | null | undefined
       if (!last) return { removed: 0, last: undefined }
+      const next = last.startsWith(prefix) ? last : undefined
+      if (report) {
+        const ended = statement(PAGE_SWEEP_SQL + PAGE_SWEEP_RETURNING).all(after, last, at, prefix.length, prefix).map(row => [row.key as string, (row.user_id as string | null) ?? null] as [string, string | null])
+        return { removed: ended.length, last: next, ended }
+      }
       const result = statement(PAGE_SWEEP_SQL).run(after, last, at, prefix.length, prefix) as { changes: number | bigint }
-      return { removed: Number(result.changes), last: last.startsWith(prefix) ? last : undefined }
+      return { removed: Number(result.changes), last: next }
     }),
   }
 
@@ -642,7 +647,7 @@ function _startMaintenance(file: string): Maintenance | undefined {
   catch {
     return undefined
   }
-  const pending = new Map<number, { resolve: (removed: number) => void, reject: (error: Error) => void }>()
+  const pending = new Map<number, { resolve: (removed: number) => void, reject: (error: Error) => void, report?: (ended: [string, string | null][]) => void }>()
   let next = 0
   let alive = true
   const fail = () => {
@@ -654,9 +659,11 @@ function _startMaintenance(file: string): Maintenance | undefined {
   worker.on('error', fail)
   worker.on('exit', fail)
   worker.on('message', (message) => {
-    const { id, removed, error } = message as { id: number, removed?: number, error?: string }
+    const { id, removed, error, ended } = message as { id: number, removed?: number, error?: string, ended?: [string, string | null][] }
     const waiting = pending.get(id)
     if (!waiting) return
+    // A batch's ended rows, while the sweep goes on.
+    if (ended) return waiting.report?.(ended)
     pending.delete(id)
     if (error === undefined) waiting.resolve(removed ?? 0)
     else waiting.reject(new SqliteStoreError(`[nuxt-server-session] Sweeping the session database failed: ${error}`, 0))
@@ -666,11 +673,11 @@ function _startMaintenance(file: string): Maintenance | undefined {
   worker.unref?.()
   return {
     alive: () => alive,
-    sweep: (prefix, now, limit) => new Promise<number>((resolve, reject) => {
+    sweep: (prefix, now, limit, report) => new Promise<number>((resolve, reject) => {
       if (!alive) return reject(new SqliteStoreError('[nuxt-server-session] The session database\'s maintenance thread stopped', 0))
       const id = ++next
-      pending.set(id, { resolve, reject })
-      worker.postMessage({ id, prefix, now, limit })
+      pending.set(id, { resolve, reject, report })
+      worker.postMessage({ id, prefix, now, limit, report: Boolean(report) })
     }),
     stop: () => {
       alive = false
@@ -681,8 +688,8 @@ function _startMaintenance(file: string): Maintenance | undefined {
 
 interface Maintenance {
   alive: () => boolean
-  /** Deletes every row under `prefix` that expired before `now`, `limit` per statement, in the thread. */
-  sweep: (prefix: string, now: number, limit: number) => Promise<number>
+  /** Deletes every row under `prefix` that expired before `now`, `limit` per statement, in the thread; `report` gets each batch's ended rows. */
+  sweep: (prefix: string, now: number, limit: number, report?: (ended: [string, string | null][]) => void) => Promise<number>
   stop: () => void
 }
 
@@ -700,6 +707,8 @@ interface WorkerLike {
  */
 const PAGE_END_SQL = 'SELECT max(key) AS last FROM (SELECT key FROM nss_items WHERE key > ? ORDER BY key LIMIT ?)'
 const PAGE_SWEEP_SQL = 'DELETE FROM nss_items WHERE key > ? AND key <= ? AND expires_at IS NOT NULL AND expires_at < ? AND substr(key, 1, ?) = ?'
+/** The rows a sweep ended, for the lifecycle hooks: the key and the record's user. */
+const PAGE_SWEEP_RETURNING = ' RETURNING key, CASE WHEN json_valid(value) THEN json_extract(value, \'$.userId\') END AS user_id'
 
 /** The maintenance thread (CommonJS, evaluated by worker_threads on Node, Bun and Deno). */
 const MAINTENANCE_SOURCE = `
@@ -713,19 +722,25 @@ if (workerData.bun) db.exec('PRAGMA busy_timeout = 1000')
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
 const pageEnd = db.prepare(${JSON.stringify(PAGE_END_SQL)})
 const pageSweep = db.prepare(${JSON.stringify(PAGE_SWEEP_SQL)})
+const pageSweepReturning = db.prepare(${JSON.stringify(PAGE_SWEEP_SQL + PAGE_SWEEP_RETURNING)})
 setInterval(() => {
   try {
     passive.get()
   } catch {}
 }, workerData.interval)
 const pause = () => new Promise(resolve => setTimeout(resolve, 1))
-parentPort.on('message', async ({ id, prefix, now, limit }) => {
+parentPort.on('message', async ({ id, prefix, now, limit, report }) => {
   let removed = 0
   try {
     for (let after = prefix; ;) {
       const last = pageEnd.get(after, limit)?.last
       if (!last) break
-      removed += Number(pageSweep.run(after, last, now, prefix.length, prefix).changes)
+      if (report) {
+        const ended = pageSweepReturning.all(after, last, now, prefix.length, prefix).map(row => [row.key, row.user_id == null ? null : String(row.user_id)])
+        removed += ended.length
+        if (ended.length) parentPort.postMessage({ id, ended })
+      }
+      else removed += Number(pageSweep.run(after, last, now, prefix.length, prefix).changes)
       if (!last.startsWith(prefix)) break
       after = last
       await pause()

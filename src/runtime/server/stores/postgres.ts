@@ -3,6 +3,7 @@ import { SessionConfigError, SessionRecordError } from '../core/errors'
 import { isPlainObject, parseJsonValue } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
 import { indexFromRows, sweepInBatches } from './rows'
+import type { SweptSession } from './rows'
 
 /** Anything with node-postgres's `query(config)`: a `pg.Pool`, a `pg.Client`, a `PoolClient`. */
 export interface PostgresQueryable {
@@ -284,10 +285,11 @@ export class PostgresSessionStore implements SessionStore {
    * (rows another sweeper holds are skipped, not waited for), with a pause between statements;
    * resolves to how many went.
    */
-  sweep(onBatch?: (removed: number) => void): Promise<number> {
+  sweep(onBatch?: (removed: number) => void, onExpired?: SweptSession): Promise<number> {
     const now = this.now()
     return sweepInBatches(async () => {
-      const { rowCount } = await this._query('nss_sweep', this.sql.sweep, [now, SWEEP_BATCH])
+      const { rows, rowCount } = await this._query('nss_sweep', this.sql.sweep, [now, SWEEP_BATCH])
+      if (onExpired) for (const row of rows) onExpired(row.key as string, typeof row.user_id === 'string' ? row.user_id : undefined)
       onBatch?.(rowCount ?? 0)
       return { removed: rowCount ?? 0, more: rowCount === SWEEP_BATCH }
     })
@@ -373,7 +375,7 @@ function _statements(t: string, _table: string) {
     indexAdd: `SELECT ${_signInFunction(t)}($1, $2, $3, $4, $5)`,
     indexList: `SELECT key, signed_in_at, label FROM ${t} WHERE user_key = $1 ORDER BY signed_in_at, key`,
     indexRemove: `UPDATE ${t} SET user_key = NULL, signed_in_at = NULL, label = NULL WHERE user_key = $1 AND right(key, 24) = ANY($2::text[])`,
-    sweep: `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    sweep: `DELETE FROM ${t} WHERE key IN (SELECT key FROM ${t} WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING key, user_id`,
   }
 }
 

@@ -27,6 +27,9 @@ export function indexFromRows(rows: readonly IndexRow[], prefix = ''): Record<st
   return index
 }
 
+/** Told of each session a sweep deleted: its store key (no prefix) and its user, if any. */
+export type SweptSession = (key: string, userId: string | undefined) => void
+
 const pause = () => new Promise<void>(resolve => setTimeout(resolve, 0))
 
 /**

@@ -4,6 +4,7 @@ import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } fro
 import { SqliteBusyError, whenFree } from '../storage/sqlite'
 import type { SqliteSessions } from '../storage/sqlite'
 import { indexFromRows, sweepInBatches } from './rows'
+import type { SweptSession } from './rows'
 
 /** Rows looked at per sweep step (a page in key order); each step is one short statement, with a pause between steps. */
 export const SWEEP_BATCH = 1000
@@ -116,15 +117,19 @@ export class SqliteSessionStore implements SessionStore {
    * database's maintenance thread where there is one, else `SWEEP_BATCH` at a time on the event
    * loop with a pause between batches (always so when `onBatch`, which sees each batch's size).
    */
-  async sweep(onBatch?: (removed: number) => void): Promise<number> {
+  async sweep(onBatch?: (removed: number) => void, onExpired?: SweptSession): Promise<number> {
     const now = this.now()
+    const report = onExpired && ((ended: [string, string | null][]) => {
+      for (const [key, userId] of ended) onExpired(key.slice(this.keyPrefix.length), userId ?? undefined)
+    })
     // In the database's maintenance thread when there is one: nothing of it on the event loop.
-    const inThread = onBatch ? undefined : this.db.sweepInThread(this.keyPrefix, now, SWEEP_BATCH)
+    const inThread = onBatch ? undefined : this.db.sweepInThread(this.keyPrefix, now, SWEEP_BATCH, report)
     if (inThread) return inThread
     let after: string | undefined = this.keyPrefix
     return sweepInBatches(async () => {
       const from = after!
-      const page = await this._retry(() => this.db.sweepPage(this.keyPrefix, from, now, SWEEP_BATCH))
+      const page = await this._retry(() => this.db.sweepPage(this.keyPrefix, from, now, SWEEP_BATCH, Boolean(report)))
+      if (page.ended) report?.(page.ended)
       onBatch?.(page.removed)
       after = page.last
       return { removed: page.removed, more: after !== undefined }

@@ -1,4 +1,5 @@
 import type { Storage } from 'unstorage'
+import type { SweptSession } from './rows'
 import { DEFAULTS } from '../../defaults'
 import type { SessionLogger } from '../../types'
 import { consoleLogger } from '../core/config'
@@ -78,6 +79,11 @@ export class UnstorageSessionStore implements SessionStore {
   readonly prefix: string
   /** How often the background sweep runs, in ms; 0 when it is off. */
   readonly sweepIntervalMs: number
+  /**
+   * Told of each session a sweep deletes (its store key and user), where the backend can say:
+   * the modules report them as `session:expired` (reason `'sweep'`).
+   */
+  onSwept?: SweptSession
   private readonly logger: SessionLogger
   private readonly now: () => number
   private lastSweep: number
@@ -225,8 +231,9 @@ export class UnstorageSessionStore implements SessionStore {
     const now = this.now()
     this.lastSweep = now
     const backend = this.backend ?? await this._probe()
+    const swept = this.onSwept
     // Redis expires each session and index key with its session: nothing is left to sweep.
-    if (backend.kind === 'native') return backend.store instanceof SqliteSessionStore ? backend.store.sweep() : 0
+    if (backend.kind === 'native') return backend.store instanceof SqliteSessionStore ? backend.store.sweep(undefined, swept) : 0
     let removed = 0
     const indexPrefix = `${this.prefix}:user:`
     for (const fullKey of await this.storage.getKeys(this.prefix)) {
@@ -235,8 +242,9 @@ export class UnstorageSessionStore implements SessionStore {
         continue
       }
       let expired: boolean
+      let raw: unknown
       try {
-        const raw = await this.storage.getItemRaw(fullKey)
+        raw = await this.storage.getItemRaw(fullKey)
         expired = raw !== null && raw !== undefined && decodeSessionRecord(raw).expiresAt < now
       }
       catch (error) {
@@ -246,6 +254,7 @@ export class UnstorageSessionStore implements SessionStore {
       if (expired) {
         await this.storage.removeItem(fullKey)
         removed++
+        if (swept && fullKey.startsWith(`${this.prefix}:`)) swept(fullKey.slice(this.prefix.length + 1), _userOf(raw))
       }
     }
     return removed
@@ -350,3 +359,13 @@ function _joinKeys(...keys: string[]): string {
 
 /** The field of an index record that keeps the lifetime it was written with, in seconds. */
 const INDEX_TTL = 'ttl'
+
+/** The user of a stored record, if it decodes and has one (for the sweep's lifecycle report). */
+function _userOf(raw: unknown): string | undefined {
+  try {
+    return decodeSessionRecord(raw).userId
+  }
+  catch {
+    return undefined
+  }
+}
