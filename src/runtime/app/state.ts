@@ -6,6 +6,8 @@
 
 /** The `useState` key, in the SSR payload. */
 export const STATE_KEY = 'nuxt-server-session'
+/** On the page's event context when one of its internal requests changed the session (the core's mark). */
+export const CHANGED_MARK = Symbol.for('nuxt-server-session:changed')
 /** A `useState` key set when the session changed while the page rendered: the browser loads the state once mounted. */
 export const STALE_KEY = 'nuxt-server-session:stale'
 /** The response header of a request that changed the session (see the core's `_tellPages`). */

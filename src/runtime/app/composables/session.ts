@@ -1,6 +1,6 @@
 import { computed, readonly } from 'vue'
 import type { ComputedRef, DeepReadonly, Ref } from 'vue'
-import { useNuxtApp, useState } from 'nuxt/app'
+import { useNuxtApp, useState } from '#app'
 import { STATE_KEY } from '../state'
 import type { SessionPageState, SessionSync } from '../state'
 

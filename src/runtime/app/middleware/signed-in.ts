@@ -1,4 +1,4 @@
-import { defineNuxtRouteMiddleware, navigateTo, useRuntimeConfig } from 'nuxt/app'
+import { defineNuxtRouteMiddleware, navigateTo, useRuntimeConfig } from '#app'
 import { useSessionState } from '../composables/session'
 
 /**

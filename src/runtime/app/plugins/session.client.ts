@@ -1,4 +1,4 @@
-import { defineNuxtPlugin, useRuntimeConfig, useState } from 'nuxt/app'
+import { defineNuxtPlugin, useRuntimeConfig, useState } from '#app'
 import { CHANGED_HEADER, CHANNEL, STALE_KEY, STATE_KEY } from '../state'
 import type { SessionPageState, SessionSync } from '../state'
 

@@ -1,5 +1,5 @@
-import { defineNuxtPlugin, useRequestEvent, useState } from 'nuxt/app'
-import { PUBLIC_STATE, STALE_KEY, STATE_KEY } from '../state'
+import { defineNuxtPlugin, useRequestEvent, useState } from '#app'
+import { CHANGED_MARK, PUBLIC_STATE, STALE_KEY, STATE_KEY } from '../state'
 import type { SessionPageState } from '../state'
 
 type PublicState = (event: unknown) => Promise<SessionPageState | undefined>
@@ -29,6 +29,12 @@ export default defineNuxtPlugin({
     // markup holds the state of the start, so the browser is told to load the new one.
     const stale = useState<boolean>(STALE_KEY, () => false)
     nuxtApp.hooks.hook('app:rendered', async () => {
+      // An internal request that changed the session marked the page's context (the core's
+      // _tellPages); a change on the page's own session shows in its state.
+      if ((event.context as unknown as Record<symbol, unknown>)[CHANGED_MARK]) {
+        stale.value = true
+        return
+      }
       try {
         const now = await publicState(event)
         if (now && JSON.stringify(now) !== JSON.stringify(state.value)) stale.value = true

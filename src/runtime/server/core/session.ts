@@ -146,6 +146,8 @@ export function reportSwept(options: Pick<SessionOptions, 'onLifecycle' | 'logge
 
 /** The response header of a request that changed the session: the pages refresh their state. */
 export const SESSION_CHANGED_HEADER = 'x-session-changed'
+/** On the context of a page whose internal request changed the session while it rendered. */
+export const SESSION_CHANGED_MARK = Symbol.for('nuxt-server-session:changed')
 
 /**
  * The per-request life of one session. Holds the data, a snapshot of it as loaded (one JSON
@@ -447,7 +449,11 @@ export class SessionState {
    * it when a response carries this header. Nothing of the session is in it.
    */
   private _tellPages(): void {
-    if (this.config.changedHeader && this.host.canWriteHeaders(this.event)) this.host.writeHeader(this.event, SESSION_CHANGED_HEADER, '1')
+    if (!this.config.changedHeader) return
+    if (this.host.canWriteHeaders(this.event)) this.host.writeHeader(this.event, SESSION_CHANGED_HEADER, '1')
+    // An internal request of a page being rendered (SSR $fetch): the page learns it on its context.
+    const parent = this.host.parentContext(this.event)
+    if (parent) parent[SESSION_CHANGED_MARK] = true
   }
 
   private _record(now: number): SessionRecord {

@@ -2,6 +2,8 @@ import type { ServerSession, SessionData } from '../../types'
 import { requestHost } from '../adapters/request/host'
 import type { RequestEvent } from '../adapters/request/host'
 import { storeKeyOf } from '../core/crypto'
+import { consoleLogger } from '../core/config'
+import { isSessionError } from '../core/errors'
 import { mountSession, onSessionEnded } from '../core/session'
 import { sessionOptions } from './utils'
 
@@ -20,6 +22,8 @@ export interface SessionUpgradeRequest {
 
 /** The WebSocket close code when the socket's session ends (destroyed, revoked, expired, signed in elsewhere). */
 export const SESSION_ENDED_CLOSE_CODE = 4001
+/** The close code when the session cannot be read (the store is down): try again later (RFC 6455's 1013). */
+export const SESSION_UNAVAILABLE_CLOSE_CODE = 1013
 
 export interface SessionWebSocketHooks<T = SessionData> {
   /** Refuse the upgrade with a 401 unless a user is signed in (`signInServerSession`). @default false */
@@ -86,9 +90,33 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
     peers?.delete(peer)
     if (peers?.size === 0) sockets.delete(key!)
   }
+  // The store down or slow: the upgrade is answered (a 503, as an HTTP route would be), and an
+  // open socket closes with 1013 (try again later): never a hang, nor a message dropped unseen.
+  const unavailable = (error: unknown) => {
+    consoleLogger.error(`Session store failed during a WebSocket (${(error as { code?: string })?.code ?? 'error'}): ${(error as Error)?.message ?? error}`)
+    const status = isSessionError(error) ? (error as { statusCode: number }).statusCode : 500
+    return new Response(status === 503 ? 'Session store unavailable' : 'Session error', { status, headers: { 'content-type': 'text/plain', ...(status === 503 ? { 'retry-after': '1' } : {}) } })
+  }
+  const readOrClose = async (peer: SessionPeer, request: { headers: Headers }) => {
+    try {
+      return await _read<T>(request)
+    }
+    catch (error) {
+      unavailable(error)
+      await hooks.error?.(peer, error)
+      peer.close(SESSION_UNAVAILABLE_CLOSE_CODE, 'Session store unavailable')
+      return undefined
+    }
+  }
   return {
     async upgrade(request: SessionUpgradeRequest) {
-      const read = await _read<T>(request)
+      let read: Awaited<ReturnType<typeof _read<T>>>
+      try {
+        read = await _read<T>(request)
+      }
+      catch (error) {
+        throw unavailable(error)
+      }
       if (hooks.signedIn && typeof read.session.userId !== 'string') throw refuse()
       if (request.context) request.context[PEER_KEY] = read
       return hooks.upgrade?.(request, read.session) as undefined
@@ -97,7 +125,8 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
       let read = peer.context[PEER_KEY] as { session: ServerSession<T>, key?: string } | undefined
       // Where the adapter does not carry the upgrade's context over, the session is read again.
       if (!read && peer.request) {
-        read = await _read<T>(peer.request)
+        read = await readOrClose(peer, peer.request)
+        if (!read) return
         peer.context[PEER_KEY] = read
       }
       if (!read || (hooks.signedIn && typeof read.session.userId !== 'string')) return peer.close(SESSION_ENDED_CLOSE_CODE, 'Sign-in required')
@@ -111,7 +140,8 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
     async message(peer: SessionPeer, message: unknown) {
       const opened = peer.context[PEER_KEY] as { key?: string } | undefined
       if (!peer.request || !opened) return
-      const now = await _read<T>(peer.request)
+      const now = await readOrClose(peer, peer.request)
+      if (!now) return forget(peer)
       // Ended meanwhile (on any instance): destroyed, revoked, expired, or moved by a sign-in.
       if (opened.key !== now.key || (hooks.signedIn && typeof now.session.userId !== 'string')) {
         forget(peer)
