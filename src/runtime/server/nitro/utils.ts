@@ -108,10 +108,10 @@ export async function publicSessionState(event: SessionEvent): Promise<PublicSes
   if (binding.prerender) return undefined
   const session = await useServerSession(event)
   if (handlerSession(event)?.detached) return undefined
-  const expose = (binding.runtimeConfig() as { session: Partial<SessionRuntimeConfig> }).session.pages?.expose ?? []
+  const expose = _list((binding.runtimeConfig() as { session: Partial<SessionRuntimeConfig> }).session.pages?.expose)
   const data: Record<string, unknown> = {}
-  for (const key of Array.isArray(expose) ? expose : []) {
-    if (typeof key === 'string' && Object.hasOwn(session.data, key)) data[key] = (session.data as Record<string, unknown>)[key]
+  for (const key of expose) {
+    if (Object.hasOwn(session.data, key)) data[key] = (session.data as Record<string, unknown>)[key]
   }
   const state: PublicSessionState = { loggedIn: typeof session.userId === 'string', data }
   await binding.callHook?.('session:public', state, { session, event })
@@ -119,6 +119,20 @@ export async function publicSessionState(event: SessionEvent): Promise<PublicSes
   hostOf(event).markPrivate(event)
   // Only JSON leaves the server, as the hooks left it.
   return JSON.parse(JSON.stringify(state)) as PublicSessionState
+}
+
+/** A list option as config or env gives it: an array, or (Nitro 3 env vars) its JSON or comma-separated text. */
+function _list(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map(String)
+  if (typeof value !== 'string' || value.trim() === '') return []
+  try {
+    const parsed: unknown = JSON.parse(value)
+    if (Array.isArray(parsed)) return parsed.map(String)
+  }
+  catch {
+    // Not JSON: a comma-separated list.
+  }
+  return value.split(',').map(s => s.trim()).filter(Boolean)
 }
 
 /**
