@@ -9,17 +9,18 @@ import type { TestProject } from 'vitest/node'
 import { provideChromium, providePgBouncer, providePostgres, provideRedis, SetupError } from './provide.ts'
 import type { Provided } from './provide.ts'
 
-const BROWSER_TEST = fileURLToPath(new URL('../e2e/browser.test.ts', import.meta.url))
+/** The test files that drive Chromium. */
+const BROWSER_TESTS = ['../e2e/browser.test.ts', '../e2e/pages.test.ts'].map(file => fileURLToPath(new URL(file, import.meta.url)))
 
 /**
- * Whether this run includes the browser test: the file filters given on the command line (vitest
+ * Whether this run includes a browser test: the file filters given on the command line (vitest
  * keeps them in `filenamePattern`), matched as vitest matches them; every file when there are none.
  */
 async function runsBrowserTest(project: TestProject): Promise<boolean> {
   const filters = (project.vitest as unknown as { filenamePattern?: unknown }).filenamePattern
   if (!Array.isArray(filters) || filters.length === 0) return true
   const { testFiles } = await project.globTestFiles(filters as string[])
-  return testFiles.includes(BROWSER_TEST)
+  return BROWSER_TESTS.some(file => testFiles.includes(file))
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
