@@ -28,6 +28,14 @@ export const SESSION_UNAVAILABLE_CLOSE_CODE = 1013
 export interface SessionWebSocketHooks<T = SessionData> {
   /** Refuse the upgrade with a 401 unless a user is signed in (`signInServerSession`). @default false */
   signedIn?: boolean
+  /**
+   * Read the session again at least this often, in seconds, also on a socket that receives
+   * nothing: a push-only socket then closes within this time after its session ended on another
+   * instance. Without it, such a socket closes at its session's deadline (idle or absolute), at
+   * its next message, or at once when this instance ends the session.
+   * @default 0 (off)
+   */
+  recheckInterval?: number
   /** After the session is read, before the socket opens; throw a `Response` to refuse. */
   upgrade?: (request: SessionUpgradeRequest, session: ServerSession<T>) => unknown
   open?: (peer: SessionPeer, session: ServerSession<T>) => unknown
@@ -39,6 +47,10 @@ export interface SessionWebSocketHooks<T = SessionData> {
 
 /** The peer context's entry for its session (crossws contexts are plain objects). */
 const PEER_KEY = 'nuxt-server-session'
+/** The peer context's entry for the timer that reads the session again at its deadline. */
+const TIMER_KEY = 'nuxt-server-session:timer'
+/** setTimeout's longest wait. */
+const MAX_DELAY = 2 ** 31 - 1
 /** This process's open sockets, by their session's store key. */
 const sockets = new Map<string, Set<SessionPeer>>()
 let listening = false
@@ -67,8 +79,8 @@ async function _read<T>(request: { headers: Headers }): Promise<{ session: Serve
  * WebSocket hooks for Nitro's `defineWebSocketHandler` (crossws) with the session: read at the
  * upgrade from the request's cookie (`signedIn: true` refuses it with a 401 without a signed-in
  * user), handed to `open` and, read again, to each `message`. A session that ends closes its
- * sockets with code 4001: at once on this instance, and on another instance at the socket's
- * next message (one store read per message). The session is read-only here: nothing can reach
+ * sockets with code 4001: at once on this instance; on another instance at the socket's next
+ * message (one store read per message), at the session's deadline, or within `recheckInterval`. The session is read-only here: nothing can reach
  * the browser over an open socket.
  *
  * @example
@@ -85,6 +97,8 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
   _listen()
   const refuse = () => new Response('Sign-in required', { status: 401, headers: { 'content-type': 'text/plain' } })
   const forget = (peer: SessionPeer) => {
+    clearTimeout(peer.context[TIMER_KEY] as ReturnType<typeof setTimeout> | undefined)
+    peer.context[TIMER_KEY] = undefined
     const key = (peer.context[PEER_KEY] as { key?: string } | undefined)?.key
     const peers = key ? sockets.get(key) : undefined
     peers?.delete(peer)
@@ -107,6 +121,34 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
       peer.close(SESSION_UNAVAILABLE_CLOSE_CODE, 'Session store unavailable')
       return undefined
     }
+  }
+  /** The session read again; `undefined`, the socket closed, when it ended or cannot be read. */
+  const recheck = async (peer: SessionPeer) => {
+    const opened = peer.context[PEER_KEY] as { key?: string } | undefined
+    if (!peer.request || !opened) return undefined
+    const now = await readOrClose(peer, peer.request)
+    if (!now) {
+      forget(peer)
+      return undefined
+    }
+    // Ended meanwhile (on any instance): destroyed, revoked, expired, or moved by a sign-in.
+    if (opened.key !== now.key || (hooks.signedIn && typeof now.session.userId !== 'string')) {
+      forget(peer)
+      peer.close(SESSION_ENDED_CLOSE_CODE, 'Session ended')
+      return undefined
+    }
+    return now
+  }
+  /** Reads the session again at its deadline (or sooner, every `recheckInterval`): a push-only socket ends with it too. */
+  const arm = (peer: SessionPeer, session: ServerSession<T>) => {
+    clearTimeout(peer.context[TIMER_KEY] as ReturnType<typeof setTimeout> | undefined)
+    const every = Number(hooks.recheckInterval) > 0 ? Number(hooks.recheckInterval) * 1000 : Infinity
+    const delay = Math.min(MAX_DELAY, every, Math.max(1000, session.expiresAt - Date.now() + 50))
+    const timer = setTimeout(() => {
+      void recheck(peer).then(now => now && arm(peer, now.session)).catch(() => {})
+    }, delay)
+    ;(timer as { unref?: () => void }).unref?.()
+    peer.context[TIMER_KEY] = timer
   }
   return {
     async upgrade(request: SessionUpgradeRequest) {
@@ -134,19 +176,13 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
         let peers = sockets.get(read.key)
         if (!peers) sockets.set(read.key, peers = new Set())
         peers.add(peer)
+        arm(peer, read.session)
       }
       await hooks.open?.(peer, read.session)
     },
     async message(peer: SessionPeer, message: unknown) {
-      const opened = peer.context[PEER_KEY] as { key?: string } | undefined
-      if (!peer.request || !opened) return
-      const now = await readOrClose(peer, peer.request)
-      if (!now) return forget(peer)
-      // Ended meanwhile (on any instance): destroyed, revoked, expired, or moved by a sign-in.
-      if (opened.key !== now.key || (hooks.signedIn && typeof now.session.userId !== 'string')) {
-        forget(peer)
-        return peer.close(SESSION_ENDED_CLOSE_CODE, 'Session ended')
-      }
+      const now = await recheck(peer)
+      if (!now) return
       await hooks.message?.(peer, message, now.session)
     },
     close(peer: SessionPeer, details: { code?: number, reason?: string }) {
