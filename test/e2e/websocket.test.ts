@@ -11,13 +11,16 @@ import type { NuxtBuild } from '../support/nuxt-build'
 import { startServer, stopAll } from '../support/process'
 import type { ServerProcess } from '../support/process'
 import { Client } from '../support/server'
+import { figure } from '../support/figure'
 import { redisAddress } from '../support/services'
+import { tcpProxy } from '../support/tcp-proxy'
 
 /**
  * `sessionWebSocket(hooks)` in a production build of test/fixtures/websocket (Nuxt 4, Nitro 2,
  * crossws 0.3), with a real WebSocket client (`ws`): the upgrade is refused without a signed-in
  * user; a session that ends closes its sockets with 4001 at once on the instance that ended it,
- * and on another instance (one Redis) at the socket's next message. The basics again on Nuxt 5
+ * at its deadline (expiry, with nothing sent), and on another instance (one Redis) at the
+ * socket's next message or within `recheckInterval`; a store outage answers 503 / closes 1013. The basics again on Nuxt 5
  * nightly (Nitro 3, crossws 0.4), test/fixtures/websocket/nuxt5.
  */
 
@@ -95,11 +98,11 @@ class Socket {
 
 const sockets = new Set<Socket>()
 
-/** Dials /_ws with `cookie`: the open socket (after its first message), or the refused upgrade's status and body. */
-function dial(base: string, cookie?: string): Promise<{ socket: Socket } | { status: number, body: string }> {
+/** Dials `path` (/_ws) with `cookie`: the open socket, or the refused upgrade's status and body. */
+function dial(base: string, cookie?: string, path = '/_ws'): Promise<{ socket: Socket } | { status: number, body: string }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the upgrade was neither accepted nor refused in time')), 5000)
-    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/_ws`, { headers: cookie ? { cookie } : {}, handshakeTimeout: 5000 })
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}`, { headers: cookie ? { cookie } : {}, handshakeTimeout: 5000 })
     const socket = new Socket(ws)
     ws.on('open', () => {
       sockets.add(socket)
@@ -129,8 +132,8 @@ function dial(base: string, cookie?: string): Promise<{ socket: Socket } | { sta
 const cookieOf = (jar: Map<string, string>) => [...jar].map(([name, value]) => `${name}=${value}`).join('; ')
 
 /** A socket opened with `jar`'s cookie, greeted as `user`. */
-async function open(base: string, jar: Map<string, string>, user: string): Promise<Socket> {
-  const dialed = await dial(base, cookieOf(jar))
+async function open(base: string, jar: Map<string, string>, user: string, path?: string): Promise<Socket> {
+  const dialed = await dial(base, cookieOf(jar), path)
   if (!('socket' in dialed)) throw new Error(`the upgrade was refused: ${dialed.status} ${dialed.body}`)
   const { socket } = dialed
   expect(await socket.until(() => socket.messages.length > 0)).toBe(true)
@@ -387,18 +390,30 @@ describe('[websocket] sessionWebSocket on one instance (Nuxt 4 production build)
     await expectLive(await open(server.url, ada.jar, other), other)
   })
 
-  it('expired: a request that finds the session expired closes its sockets at once; otherwise the next message closes it', async () => {
+  it('expired, with nothing sent: the socket closes at its session\'s deadline; a session kept alive over HTTP keeps its socket to the new deadline', async () => {
     const [ada, bob] = [device(), device()]
     const [user, other] = [someone('ada'), someone('bob')]
+    const signedIn = Date.now()
     await ada.signIn(shortLived, user)
     await bob.signIn(shortLived, other)
     const adaSocket = await open(shortLived.url, ada.jar, user)
     const bobSocket = await open(shortLived.url, bob.jar, other)
-    // Past the idle timeout (2 s) of both sessions, with nothing sent.
-    await new Promise(resolve => setTimeout(resolve, 2500))
+    // Bob's session is used over HTTP (1 s into its 2 s idle timeout): a new deadline.
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    const touched = Date.now()
+    expect(await bob.on(shortLived).json('/api/visits')).toEqual({ ok: true })
+    // Ada's socket, sent nothing and with no request made, closes once her session is past its idle timeout.
+    expect(await adaSocket.until(() => adaSocket.closed !== undefined, 2000 + WAIT)).toBe(true)
+    expect(Date.now() - signedIn).toBeGreaterThanOrEqual(1900)
+    expect(adaSocket.closed).toEqual(ENDED)
+    expect(adaSocket.messages).toHaveLength(1)
     expect(await ada.on(shortLived).json('/api/me')).toEqual({ userId: null, isNew: true })
-    await expectClosedAtOnce(adaSocket, 1)
-    await expectClosedByNextMessage(bobSocket)
+    // Bob's outlived its first deadline and closes at the second, again with nothing sent.
+    expect(bobSocket.closed).toBeUndefined()
+    expect(await bobSocket.until(() => bobSocket.closed !== undefined, 2000 + WAIT)).toBe(true)
+    expect(Date.now() - touched).toBeGreaterThanOrEqual(1900)
+    expect(bobSocket.closed).toEqual(ENDED)
+    expect(bobSocket.messages).toHaveLength(1)
   })
 })
 
@@ -469,6 +484,61 @@ describe('[websocket] two instances (two processes) sharing one Redis', () => {
     await expectLive(bobOnB, other)
   })
 
+  it('recheckInterval: 1 (/_ws-recheck): a push-only socket on B of a session revoked through A closes within about a second, with nothing sent; a live one stays open', async () => {
+    const [phone, laptop] = [device(), device()]
+    const user = someone('ada')
+    await phone.signIn(a, user)
+    await laptop.signIn(a, user)
+    const phoneOnB = await open(b.url, phone.jar, user, '/_ws-recheck')
+    const laptopOnB = await open(b.url, laptop.jar, user, '/_ws-recheck')
+    expect(await laptop.on(a).json(`/api/devices/revoke?handle=${await phone.handle(a)}`)).toEqual({ ok: true })
+    const revoked = Date.now()
+    expect(await phoneOnB.until(() => phoneOnB.closed !== undefined, 1000 + WAIT)).toBe(true)
+    expect(phoneOnB.closed).toEqual(ENDED)
+    expect(phoneOnB.messages).toHaveLength(1)
+    figure(`a push-only socket on B of a session revoked through A (recheckInterval: 1) closed ${Date.now() - revoked} ms after the revoke`)
+    // The laptop's socket went through the same rechecks and is still open.
+    await new Promise(resolve => setTimeout(resolve, 1200))
+    await expectLive(laptopOnB, user)
+  })
+
+  it('Redis down: an upgrade is answered 503, an open socket\'s message closes it with 1013 (no unhandled rejection); once Redis is back, sockets work again', async () => {
+    const proxy = await tcpProxy({ host: redisAddress().host, port: redisAddress().port })
+    try {
+      const c = await serve('redis-outage', { NUXT_SESSION_REDIS_URL: `redis://127.0.0.1:${proxy.port}`, NUXT_SESSION_REDIS_PREFIX: PREFIX, NUXT_SESSION_STORE_TIMEOUT: '500' })
+      const ada = device()
+      const user = someone('ada')
+      await ada.signIn(c, user)
+      const socket = await open(c.url, ada.jar, user)
+      proxy.cut()
+      expect(await socket.ask('during the outage')).toBeUndefined()
+      expect(await socket.until(() => socket.closed !== undefined)).toBe(true)
+      expect(socket.closed).toEqual({ code: 1013, reason: 'Session store unavailable' })
+      expect(socket.messages).toHaveLength(1)
+      expect(await dial(c.url, cookieOf(ada.jar))).toEqual({ status: 503, body: 'Session store unavailable' })
+      proxy.restore()
+      // ioredis reconnects with a backoff: bounded.
+      const deadline = Date.now() + 15_000
+      let again = await dial(c.url, cookieOf(ada.jar))
+      while (!('socket' in again) && Date.now() < deadline) {
+        await new Promise(resolve => setTimeout(resolve, 200))
+        again = await dial(c.url, cookieOf(ada.jar))
+      }
+      expect('socket' in again).toBe(true)
+      const back = (again as { socket: Socket }).socket
+      expect(await back.until(() => back.messages.length > 0)).toBe(true)
+      expect(back.messages).toEqual([`hello ${user}`])
+      await expectLive(back, user)
+      expect(c.child.exitCode).toBeNull()
+      expect(c.output()).not.toMatch(/unhandledRejection|UnhandledPromiseRejection/)
+      expect(c.output()).toContain('Session store failed during a WebSocket')
+      await c.stop()
+    }
+    finally {
+      await proxy.close()
+    }
+  })
+
   it('signed in again through A with the same cookie: the old id\'s socket on B closes at its next message; the new cookie opens one on B', async () => {
     const ada = device()
     const user = someone('ada')
@@ -484,11 +554,7 @@ describe('[websocket] [Nuxt 5 nightly] sessionWebSocket on Nitro 3 (crossws 0.4)
   let server: ServerProcess
 
   beforeAll(async () => {
-    // src/runtime/app imports 'nuxt/app', which resolves from src/ to the root nuxt 4.5 in this
-    // repo ("renderJsonPayloads is not exported", test/e2e/nuxt5.test.ts fails the same way):
-    // nuxt-nightly's app here, as in a Nuxt 5 app.
-    const nuxtApp = createRequire(import.meta.url).resolve('nuxt-v5/app')
-    build5 = await buildNuxtApp(FIXTURE_NUXT5, 5, { outputDir: join(tmp, 'output-nuxt5'), overrides: { alias: { 'nuxt/app': nuxtApp } } })
+    build5 = await buildNuxtApp(FIXTURE_NUXT5, 5, { outputDir: join(tmp, 'output-nuxt5') })
     expect(build5.version).toMatch(/^5\./)
     server = await serve('nuxt5', {}, build5)
   }, 240_000)
