@@ -49,6 +49,8 @@ export interface SessionWebSocketHooks<T = SessionData> {
 const PEER_KEY = 'nuxt-server-session'
 /** The peer context's entry for the timer that reads the session again at its deadline. */
 const TIMER_KEY = 'nuxt-server-session:timer'
+/** The peer context's entry for its messages in flight: each waits for the one before. */
+const QUEUE_KEY = 'nuxt-server-session:queue'
 /** setTimeout's longest wait. */
 const MAX_DELAY = 2 ** 31 - 1
 /** This process's open sockets, by their session's store key. */
@@ -180,10 +182,15 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
       }
       await hooks.open?.(peer, read.session)
     },
-    async message(peer: SessionPeer, message: unknown) {
-      const now = await recheck(peer)
-      if (!now) return
-      await hooks.message?.(peer, message, now.session)
+    message(peer: SessionPeer, message: unknown) {
+      // In the order they came: each message's store read waits for the one before.
+      const handle = async () => {
+        const now = await recheck(peer)
+        if (now) await hooks.message?.(peer, message, now.session)
+      }
+      const queued = ((peer.context[QUEUE_KEY] as Promise<void> | undefined) ?? Promise.resolve()).then(handle, handle)
+      peer.context[QUEUE_KEY] = queued
+      return queued
     },
     close(peer: SessionPeer, details: { code?: number, reason?: string }) {
       forget(peer)
