@@ -17,7 +17,7 @@ export const logger = consola.withTag('nuxt-server-session')
  * the module entry that calls this: `dist/module.mjs` and `dist/nitro.mjs` sit beside
  * `dist/runtime`, while this file may be bundled into `dist/shared/`, so its own URL cannot be used.
  */
-export function runtimePaths(entryUrl: string): { runtimeDir: string, appDir: string, pluginV2: string, pluginV3: string, utils: string, stateRoute: string, ioredisStub: string, pgStub: string, sqliteDriver: string } {
+export function runtimePaths(entryUrl: string): { runtimeDir: string, appDir: string, pluginV2: string, pluginV3: string, utils: string, stateRoute: string, ioredisStub: string, pgStub: string, pgNativeStub: string, pgCloudflareStub: string, sqliteDriver: string } {
   const runtimeDir = fileURLToPath(new URL('./runtime', entryUrl))
   return {
     runtimeDir,
@@ -28,6 +28,8 @@ export function runtimePaths(entryUrl: string): { runtimeDir: string, appDir: st
     appDir: `${runtimeDir}/app`,
     ioredisStub: `${runtimeDir}/server/stores/ioredis-missing`,
     pgStub: `${runtimeDir}/server/stores/pg-missing`,
+    pgNativeStub: `${runtimeDir}/server/stores/pg-native-missing`,
+    pgCloudflareStub: `${runtimeDir}/server/stores/pg-cloudflare-missing`,
     sqliteDriver: `${runtimeDir}/server/storage/sqlite`,
   }
 }
@@ -42,16 +44,28 @@ export function nitroMajor(nitro: { meta?: { majorVersion?: number } }): number 
  * bundle. Apps without ioredis or pg get a stand-in that explains what to install, instead of a
  * failed build.
  */
-export function aliasMissingClients(nitro: Nitro, paths: { ioredisStub: string, pgStub: string }): void {
+export function aliasMissingClients(nitro: Nitro, paths: { ioredisStub: string, pgStub: string, pgNativeStub: string, pgCloudflareStub: string }): void {
   const require = createRequire(join(nitro.options.rootDir, 'package.json'))
-  for (const [name, stub] of [['ioredis', paths.ioredisStub], ['pg', paths.pgStub]] as const) {
+  const resolves = (name: string, from = require) => {
     try {
-      require.resolve(name)
+      from.resolve(name)
+      return true
     }
     catch {
-      nitro.options.alias[name] ??= stub
+      return false
     }
   }
+  const alias = (nitro.options.alias ??= {})
+  for (const [name, stub] of [['ioredis', paths.ioredisStub], ['pg', paths.pgStub]] as const) {
+    if (!resolves(name)) alias[name] ??= stub
+  }
+  // pg requires its optional native binding (pg-native) only when `pg.native` is used; presets
+  // that bundle every dependency (Workers, Deno Deploy) must still find something to bundle.
+  if (!resolves('pg')) return
+  if (!resolves('pg-native', createRequire(require.resolve('pg')))) alias['pg-native'] ??= paths.pgNativeStub
+  // pg's socket for Workers (pg-cloudflare) imports `cloudflare:sockets`, which only the
+  // Cloudflare presets provide: elsewhere a bundle gets a stand-in (pg uses it only on Workers).
+  if (!String(nitro.options.preset ?? '').startsWith('cloudflare')) alias['pg-cloudflare'] ??= paths.pgCloudflareStub
 }
 /** What is auto-imported in server code. Never h3's own names (useSession, getSession, ...). */
 export const SERVER_IMPORTS = ['useServerSession', 'requireServerSession', 'safeRedirect', 'sessionWebSocket', 'signInServerSession', 'listServerSessions', 'revokeServerSession', 'revokeServerSessions'] as const

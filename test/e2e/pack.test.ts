@@ -215,7 +215,7 @@ describe('[nuxt-server-session] packed package (npm pack) installed in fresh app
     const options = { dev: false, preset: 'node-server', rootDir: app, runtimeConfig: {}, storage: {}, devStorage: {}, plugins: [] as string[], imports: { imports: [] as { name: string, from: string }[] } }
     await nitroModule.setup({ options })
     const registered = [...new Set([...options.plugins, ...options.imports.imports.map(i => i.from)])]
-    expect(options.imports.imports.map(i => i.name).sort()).toEqual(['listServerSessions', 'revokeServerSession', 'revokeServerSessions', 'signInServerSession', 'useServerSession'])
+    expect(options.imports.imports.map(i => i.name).sort()).toEqual(['listServerSessions', 'requireServerSession', 'revokeServerSession', 'revokeServerSessions', 'safeRedirect', 'sessionWebSocket', 'signInServerSession', 'useServerSession'])
     expect(registered).toHaveLength(2)
     for (const path of registered) {
       expect(path.startsWith(join(app, 'node_modules', PKG, 'dist/'))).toBe(true)

@@ -11,7 +11,7 @@ import { aliasMissingClients, logger, mountDefaultStorage, sessionRuntimeConfig 
 /** The module's SQLite driver, as `runtimePaths` gives it. */
 const SQLITE_DRIVER = '/pkg/runtime/server/storage/sqlite'
 /** Stand-ins for the optional clients, as `runtimePaths` gives them. */
-const STUBS = { ioredisStub: '/stub/ioredis', pgStub: '/stub/pg' }
+const STUBS = { ioredisStub: '/stub/ioredis', pgStub: '/stub/pg', pgNativeStub: '/stub/pg-native', pgCloudflareStub: '/stub/pg-cloudflare' }
 
 function nitroWith(options: { preset: string, dev?: boolean, storage?: Record<string, unknown>, devStorage?: Record<string, unknown> }): Nitro {
   return { options: { rootDir: '/app', dev: false, storage: {}, devStorage: {}, ...options } } as unknown as Nitro
@@ -85,7 +85,9 @@ describe('[nuxt-server-session] module setup', () => {
       expect(without.options.alias).toStrictEqual({ ioredis: '/stub/ioredis', pg: '/stub/pg' })
       const withIt = { options: { rootDir: fileURLToPath(new URL('../..', import.meta.url)), alias: {} as Record<string, string> } } as unknown as Nitro
       aliasMissingClients(withIt, STUBS)
-      expect(withIt.options.alias).toStrictEqual({})
+      // This repository has ioredis and pg, not pg's optional native binding: bundling presets get
+      // a stand-in for it, and for pg's Workers socket outside the Cloudflare presets.
+      expect(withIt.options.alias).toStrictEqual({ 'pg-native': '/stub/pg-native', 'pg-cloudflare': '/stub/pg-cloudflare' })
     }
     finally {
       await rm(bare, { recursive: true, force: true })
