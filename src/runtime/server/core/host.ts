@@ -28,8 +28,11 @@ export interface SessionHost {
    * of one of the same name set earlier in the request, and marks the response private.
    */
   writeCookie: (event: SessionEvent, name: string, setCookie: string) => void
-  /** Marks the response for no shared cache: `Cache-Control: private, no-store` and `Vary: Cookie`. */
-  markPrivate: (event: SessionEvent) => void
+  /**
+   * Marks the response for no shared cache: `Cache-Control: private, no-store` and `Vary: Cookie`;
+   * with `varyOnly`, only `Vary: Cookie` (a response that is the same for every visitor without a session).
+   */
+  markPrivate: (event: SessionEvent, varyOnly?: boolean) => void
   /** Sets a response header (where the headers can still change). */
   writeHeader: (event: SessionEvent, name: string, value: string) => void
   /** The context of the request that made this one through the server's local fetch (SSR), if any. */

@@ -115,8 +115,10 @@ export async function publicSessionState(event: SessionEvent): Promise<PublicSes
   }
   const state: PublicSessionState = { loggedIn: typeof session.userId === 'string', data }
   await binding.callHook?.('session:public', state, { session, event })
-  // A response that holds this visitor's state (a page rendered with it) is for them alone.
-  hostOf(event).markPrivate(event)
+  // A response that holds this visitor's session state (a page rendered with it) is for them
+  // alone; one without a session is every guest's, so only Vary: Cookie (a CDN may keep it for
+  // requests without a cookie).
+  hostOf(event).markPrivate(event, session.isNew)
   // Only JSON leaves the server, as the hooks left it.
   return JSON.parse(JSON.stringify(state)) as PublicSessionState
 }

@@ -35,9 +35,9 @@ export const h3v1Host: SessionHost = {
     }
     _markPrivate(res)
   },
-  markPrivate: (event) => {
+  markPrivate: (event, varyOnly) => {
     const { res } = (event as V1Event).node
-    if (!res.headersSent) _markPrivate(res)
+    if (!res.headersSent) _markPrivate(res, varyOnly)
   },
   writeHeader: (event, name, value) => {
     const { res } = (event as V1Event).node
@@ -55,8 +55,8 @@ export const h3v1Host: SessionHost = {
   installAutoSave,
 }
 
-function _markPrivate(res: ServerResponse): void {
-  res.setHeader('cache-control', 'private, no-store')
+function _markPrivate(res: ServerResponse, varyOnly = false): void {
+  if (!varyOnly) res.setHeader('cache-control', 'private, no-store')
   const vary = res.getHeader('vary')
   if (!variesOnCookie(Array.isArray(vary) ? vary.join(',') : vary === undefined ? undefined : String(vary))) res.appendHeader('vary', 'Cookie')
 }

@@ -33,10 +33,10 @@ export const h3v2Host: SessionHost = {
     if (res.errHeaders) _writeCookie(res.errHeaders, name, setCookie)
     ;(event.context as Context)[SENT_COOKIE] = setCookie
   },
-  markPrivate: (event) => {
+  markPrivate: (event, varyOnly) => {
     const { res } = event as V2Event
-    markPrivate(res.headers)
-    if (res.errHeaders) markPrivate(res.errHeaders)
+    markPrivate(res.headers, varyOnly)
+    if (res.errHeaders) markPrivate(res.errHeaders, varyOnly)
   },
   writeHeader: (event, name, value) => {
     const { res } = event as V2Event
@@ -67,8 +67,8 @@ function _writeCookie(headers: Headers, name: string, setCookie: string): void {
 }
 
 /** `Cache-Control: private, no-store` and `Vary: Cookie`: no shared cache keeps or replays a session's response. */
-export function markPrivate(headers: Headers): void {
-  headers.set('cache-control', 'private, no-store')
+export function markPrivate(headers: Headers, varyOnly = false): void {
+  if (!varyOnly) headers.set('cache-control', 'private, no-store')
   if (!variesOnCookie(headers.get('vary'))) headers.append('vary', 'Cookie')
 }
 
