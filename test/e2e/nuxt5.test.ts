@@ -128,6 +128,20 @@ describe('[Nuxt 5 nightly] Nuxt module (production build on Nitro 3)', () => {
     }
   })
 
+  it('[Nuxt 5 nightly] the pages\' state route: GET answers the public state (private), a cross-site DELETE is refused, a same-site one signs out', async () => {
+    const c = client()
+    await c.json('/api/visits')
+    const res = await c.fetch('/api/_session')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('private, no-store')
+    // Nothing is exposed in this fixture: loggedIn alone, never the visits or the id.
+    expect(await res.json()).toEqual({ loggedIn: false, data: {} })
+    expect((await c.fetch('/api/_session', { method: 'DELETE', headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(403)
+    expect((await c.json('/api/visits')).visits).toBe(2)
+    expect((await c.fetch('/api/_session', { method: 'DELETE', headers: { 'sec-fetch-site': 'same-origin' } })).status).toBe(200)
+    expect((await c.json('/api/visits')).visits).toBe(1)
+  })
+
   it('[Nuxt 5 nightly] keeps sessions across a restart with zero configuration (SQLite under <cwd>/.data/session)', async () => {
     const c = client()
     await c.fetch('/api/login?name=erin')
