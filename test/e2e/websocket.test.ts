@@ -99,10 +99,10 @@ class Socket {
 const sockets = new Set<Socket>()
 
 /** Dials `path` (/_ws) with `cookie`: the open socket, or the refused upgrade's status and body. */
-function dial(base: string, cookie?: string, path = '/_ws'): Promise<{ socket: Socket } | { status: number, body: string }> {
+function dial(base: string, cookie?: string, path = '/_ws', headers: Record<string, string> = {}): Promise<{ socket: Socket } | { status: number, body: string }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the upgrade was neither accepted nor refused in time')), 5000)
-    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}`, { headers: cookie ? { cookie } : {}, handshakeTimeout: 5000 })
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}`, { headers: { ...headers, ...(cookie ? { cookie } : {}) }, handshakeTimeout: 5000 })
     const socket = new Socket(ws)
     ws.on('open', () => {
       sockets.add(socket)
@@ -277,6 +277,17 @@ describe('[websocket] sessionWebSocket on one instance (Nuxt 4 production build)
     // The cookie itself still opens a socket.
     const socket = await open(server.url, ada.jar, user)
     await expectLive(socket, user)
+  })
+
+  it('refuses a browser\'s upgrade from another site (its Origin) with 403, even with a signed-in cookie; this site\'s Origin opens', async () => {
+    const ada = device()
+    const user = someone('ada')
+    await ada.signIn(server, user)
+    for (const origin of ['https://evil.example', 'null', `http://127.0.0.1:${new URL(server.url).port === '1' ? '2' : '1'}`]) {
+      expect(await dial(server.url, cookieOf(ada.jar), '/_ws', { origin }), origin).toEqual({ status: 403, body: 'Cross-site WebSocket refused' })
+    }
+    const same = await dial(server.url, cookieOf(ada.jar), '/_ws', { origin: new URL(server.url).origin })
+    expect('socket' in same).toBe(true)
   })
 
   it('hands the session to open and, read again, to each message (one sent the moment the socket opens included)', async () => {

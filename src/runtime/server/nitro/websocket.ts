@@ -36,6 +36,13 @@ export interface SessionWebSocketHooks<T = SessionData> {
    * @default 0 (off)
    */
   recheckInterval?: number
+  /**
+   * Other origins whose pages may open this socket with the visitor's cookie, e.g.
+   * `['https://app.example']`. A browser's upgrade from any other site is refused with a 403
+   * (cross-site WebSocket hijacking); clients that send no Origin (not browsers) are not concerned.
+   * @default [] (this host only)
+   */
+  origins?: string[]
   /** After the session is read, before the socket opens; throw a `Response` to refuse. */
   upgrade?: (request: SessionUpgradeRequest, session: ServerSession<T>) => unknown
   open?: (peer: SessionPeer, session: ServerSession<T>) => unknown
@@ -152,8 +159,21 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
     ;(timer as { unref?: () => void }).unref?.()
     peer.context[TIMER_KEY] = timer
   }
+  const allowed = new Set((hooks.origins ?? []).map(origin => origin.replace(/\/+$/, '')))
+  const sameSite = (headers: Headers) => {
+    const origin = headers.get('origin')
+    if (!origin || allowed.has(origin)) return true
+    try {
+      return new URL(origin).host === headers.get('host')
+    }
+    catch {
+      return false
+    }
+  }
   return {
     async upgrade(request: SessionUpgradeRequest) {
+      // Browsers send the cookie with another site's WebSocket too: the page must be this site's.
+      if (!sameSite(request.headers)) throw new Response('Cross-site WebSocket refused', { status: 403, headers: { 'content-type': 'text/plain' } })
       let read: Awaited<ReturnType<typeof _read<T>>>
       try {
         read = await _read<T>(request)
