@@ -9,6 +9,7 @@ import { listSessions, revokeSession, revokeSessions, signInSession } from '../c
 import type { UserSession } from '../core/devices'
 import type { SessionEvent } from '../core/host'
 import { handlerSession, mountSession } from '../core/session'
+import { fromThisSite } from '../core/site'
 import { postgresStoreFromConfig } from '../stores/postgres-config'
 import { redisStoreFromConfig } from '../stores/redis-config'
 import { UnstorageSessionStore } from '../stores/unstorage'
@@ -147,7 +148,7 @@ export async function sessionStateRoute(event: SessionEvent): Promise<PublicSess
   host.markPrivate(event)
   const method = _method(event)
   if (method === 'DELETE') {
-    if (!_sameSite(event)) throw new SessionError('Cross-site sign-out refused', { statusCode: 403 })
+    if (!fromThisSite(name => host.requestHeader(event, name))) throw new SessionError('Cross-site sign-out refused', { statusCode: 403 })
     await (await useServerSession(event)).destroy()
     return { loggedIn: false, data: {} }
   }
@@ -158,24 +159,6 @@ export async function sessionStateRoute(event: SessionEvent): Promise<PublicSess
 function _method(event: SessionEvent): string {
   const e = event as { method?: string, req?: { method?: string, headers?: { get?: unknown } } }
   return String((typeof e.req?.headers?.get === 'function' ? e.req.method : e.method) ?? 'GET').toUpperCase()
-}
-
-/**
- * Whether the browser made this call from this site: `Sec-Fetch-Site` where it sends one, else
- * an `Origin` of this host; a request with neither is not a browser's cross-site one.
- */
-function _sameSite(event: SessionEvent): boolean {
-  const host = hostOf(event)
-  const site = host.requestHeader(event, 'sec-fetch-site')
-  if (site) return site === 'same-origin' || site === 'none'
-  const origin = host.requestHeader(event, 'origin')
-  if (!origin) return true
-  try {
-    return new URL(origin).host === host.requestHeader(event, 'host')
-  }
-  catch {
-    return false
-  }
 }
 
 export { safeRedirect } from '../core/redirect'

@@ -5,6 +5,7 @@ import { storeKeyOf } from '../core/crypto'
 import { consoleLogger } from '../core/config'
 import { isSessionError } from '../core/errors'
 import { mountSession, onSessionEnded } from '../core/session'
+import { fromThisSite } from '../core/site'
 import { sessionOptions } from './utils'
 
 /** What the hooks need of a crossws peer (0.3 in Nitro 2, 0.4 in Nitro 3): its context, request and close. */
@@ -160,20 +161,10 @@ export function sessionWebSocket<T = SessionData>(hooks: SessionWebSocketHooks<T
     peer.context[TIMER_KEY] = timer
   }
   const allowed = new Set((hooks.origins ?? []).map(origin => origin.replace(/\/+$/, '')))
-  const sameSite = (headers: Headers) => {
-    const origin = headers.get('origin')
-    if (!origin || allowed.has(origin)) return true
-    try {
-      return new URL(origin).host === headers.get('host')
-    }
-    catch {
-      return false
-    }
-  }
   return {
     async upgrade(request: SessionUpgradeRequest) {
       // Browsers send the cookie with another site's WebSocket too: the page must be this site's.
-      if (!sameSite(request.headers)) throw new Response('Cross-site WebSocket refused', { status: 403, headers: { 'content-type': 'text/plain' } })
+      if (!fromThisSite(name => request.headers.get(name), allowed)) throw new Response('Cross-site WebSocket refused', { status: 403, headers: { 'content-type': 'text/plain' } })
       let read: Awaited<ReturnType<typeof _read<T>>>
       try {
         read = await _read<T>(request)
