@@ -9,13 +9,14 @@
  * Imported by the global setup (test/support/provide.ts) too, so: relative imports with `.ts`,
  * erasable syntax only.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { accessSync, chownSync, constants, rmSync, writeFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { serverUser } from './postgres.ts'
 import { freePort } from './redis.ts'
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -34,17 +35,6 @@ export function pgbouncerBinary(): string | undefined {
     }
   }
   return undefined
-}
-
-/** Who runs PgBouncer: this process, or as root a system user. */
-function bouncerUser(): { uid?: number, gid?: number } {
-  if (process.getuid?.() !== 0) return {}
-  for (const name of ['postgres', 'nobody']) {
-    const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' })
-    const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' })
-    if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) }
-  }
-  throw new Error('running as root, and neither a postgres nor a nobody user exists to run PgBouncer as')
 }
 
 export interface PgBouncerProcess {
@@ -84,7 +74,7 @@ export async function startPgBouncer(server: string, options: { users?: Record<s
   const users = options.users ?? { [decodeURIComponent(target.username) || 'postgres']: decodeURIComponent(target.password) }
   const first = Object.keys(users)[0]
   if (!first) throw new Error('startPgBouncer needs at least one user')
-  const user = bouncerUser()
+  const user = serverUser()
   const port = await freePort()
   const dir = await mkdtemp(join(tmpdir(), 'nss-test-pgbouncer-'))
   const removeDir = () => rmSync(dir, { recursive: true, force: true })

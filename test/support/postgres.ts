@@ -31,15 +31,15 @@ export function postgresBinDir(): string | undefined {
   return undefined
 }
 
-/** Who runs the server: this process, or as root a system user PostgreSQL accepts. */
-function serverUser(): { uid?: number, gid?: number } {
+/** Who runs the server (PostgreSQL, PgBouncer): this process, or as root a system user they accept. */
+export function serverUser(): { uid?: number, gid?: number } {
   if (process.getuid?.() !== 0) return {}
   for (const name of ['postgres', 'nobody']) {
     const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' })
     const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' })
     if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) }
   }
-  throw new Error('running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as')
+  throw new Error('running as root, and neither a postgres nor a nobody user exists to run PostgreSQL or PgBouncer as')
 }
 
 export interface PostgresProcess {
