@@ -17,6 +17,9 @@ export default defineNuxtPlugin({
     const event = useRequestEvent()
     const publicState = (globalThis as Record<symbol, PublicState | undefined>)[PUBLIC_STATE]
     if (!event || !publicState) return
+    // Changes made before now (a middleware that wrote the session) are in the state computed here.
+    const context = event.context as unknown as Record<symbol, unknown>
+    context[CHANGED_MARK] = false
     try {
       state.value = (await publicState(event)) ?? null
     }
@@ -26,22 +29,11 @@ export default defineNuxtPlugin({
     }
     if (state.value === null) return
     // The page may change the session while it renders (an internal $fetch that writes): the
-    // markup holds the state of the start, so the browser is told to load the new one.
+    // markup holds the state of the start, so the browser is told to load the new one. The
+    // core marks the page's context when its session, or an internal request's, changed.
     const stale = useState<boolean>(STALE_KEY, () => false)
-    nuxtApp.hooks.hook('app:rendered', async () => {
-      // An internal request that changed the session marked the page's context (the core's
-      // _tellPages); a change on the page's own session shows in its state.
-      if ((event.context as unknown as Record<symbol, unknown>)[CHANGED_MARK]) {
-        stale.value = true
-        return
-      }
-      try {
-        const now = await publicState(event)
-        if (now && JSON.stringify(now) !== JSON.stringify(state.value)) stale.value = true
-      }
-      catch {
-        stale.value = true
-      }
+    nuxtApp.hooks.hook('app:rendered', () => {
+      if (context[CHANGED_MARK]) stale.value = true
     })
   },
 })

@@ -146,7 +146,7 @@ export function reportSwept(options: Pick<SessionOptions, 'onLifecycle' | 'logge
 
 /** The response header of a request that changed the session: the pages refresh their state. */
 export const SESSION_CHANGED_HEADER = 'x-session-changed'
-/** On the context of a page whose internal request changed the session while it rendered. */
+/** On the context of a request that changed the session, and of the page whose internal request did. */
 export const SESSION_CHANGED_MARK = Symbol.for('nuxt-server-session:changed')
 
 /**
@@ -451,7 +451,9 @@ export class SessionState {
   private _tellPages(): void {
     if (!this.config.changedHeader) return
     if (this.host.canWriteHeaders(this.event)) this.host.writeHeader(this.event, SESSION_CHANGED_HEADER, '1')
-    // An internal request of a page being rendered (SSR $fetch): the page learns it on its context.
+    // A page being rendered learns it on its context: from its own session, or from one of its
+    // internal requests (SSR $fetch).
+    ;(this.event.context as Record<symbol, unknown>)[SESSION_CHANGED_MARK] = true
     const parent = this.host.parentContext(this.event)
     if (parent) parent[SESSION_CHANGED_MARK] = true
   }
