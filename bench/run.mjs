@@ -1,13 +1,14 @@
-// `npm run bench` (default: 3 cycles of 4 s per scenario, later ones shortened to fit, growth to
-// 100k sessions and CPU profiles, about 18 minutes on 2 cores, 16 before the PostgreSQL targets)
-// and `npm run bench -- --quick` (1 cycle of 2 s, no peers, no growth, about 5 minutes once the
+// `npm run bench` (default: 3 cycles of 2 s per scenario, each target bracketed by its bare
+// app, growth to 100k sessions and CPU profiles, about 20 minutes on 2 cores) and
+// `npm run bench -- --quick` (1 cycle of 2 s, no peers, no growth, about 5 minutes once the
 // apps are built; the first run builds them and dist/, about 2 minutes).
 // Flags: --rebuild, --only=<server,...> (server names as in bench/lib/apps.mjs, e.g.
 // --only=baseline,module-postgres: only their apps are built, and each target still needs its
-// baseline's server to get a ratio), --cycles=N, --duration=S, --growth=N, --no-growth,
-// --profile, --profile-servers=<server,...> (CPU profiles of those, reads and writes, instead of
-// the bare Nuxt app and module-memory), --no-profile, --out=<dir>, --no-pin (the server is pinned to its own core by
-// default), --help.
+// baseline's server to get a ratio), --cycles=N, --duration=S, --warmup=S (the longest
+// warm-up), --growth=N, --no-growth, --profile, --profile-servers=<server,...> (CPU profiles
+// of those, reads and writes, instead of the bare Nuxt app and module-memory), --no-profile,
+// --out=<dir>, --previous=<results.json> (RESULTS.md then says how far each ratio moved from
+// that earlier run's), --no-pin (the server is pinned to its own core by default), --help.
 //
 // Builds the apps under bench/apps (only those that changed), starts the benchmark's own
 // redis-server and its own PostgreSQL (bench/lib/postgres.mjs: a private initdb on a free port,
@@ -49,11 +50,13 @@ const { values: flags } = parseArgs({
     'only': { type: 'string' },
     'cycles': { type: 'string' },
     'duration': { type: 'string' },
+    'warmup': { type: 'string' },
     'growth': { type: 'string' },
     'no-growth': { type: 'boolean', default: false },
     'profile': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'out': { type: 'string' },
+    'previous': { type: 'string' },
     'no-pin': { type: 'boolean', default: false },
     'profile-servers': { type: 'string' },
     'help': { type: 'boolean', default: false },
@@ -65,15 +68,16 @@ if (flags.help) {
   process.exit(0)
 }
 
-// The full run fits 87 scenarios x 3 cycles (77 before the PostgreSQL targets, 41 before the
-// Nitro 3 and plain h3 targets, in a 15-minute budget), the growth test and the profiles in an 18-minute budget on 2 cores (a quiet
-// run: 16 minutes, cycles of 4 s / 2 s / 2 s); `budgetSeconds` shortens later cycles when the
-// first ones ran slow (a busy machine), to 2 s per scenario at the least.
+// The full run: 87 scenarios x 3 cycles of 2 s each (the 53 targets with a bare app of their
+// generation also time that bare app for 2 s around them), adaptive warm-ups, the growth test
+// and the profiles, in a 20-minute budget on 2 cores; `budgetSeconds` shortens later cycles
+// when the first ones ran slow (a busy machine), to 1 s per scenario at the least.
 const MODE = flags.quick
-  ? { name: 'quick', cycles: 1, duration: 2, warmup: 1, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 240 }
-  : { name: 'full', cycles: 3, duration: 4, warmup: 2, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 1080 }
+  ? { name: 'quick', cycles: 1, duration: 2, warmup: 4, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 360 }
+  : { name: 'full', cycles: 3, duration: 2, warmup: 4, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 1200 }
 if (flags.cycles) MODE.cycles = Number(flags.cycles)
 if (flags.duration) MODE.duration = Number(flags.duration)
+if (flags.warmup) MODE.warmup = Number(flags.warmup)
 if (flags.growth) {
   MODE.growthTo = Number(flags.growth)
   MODE.growthMaxSeconds ||= 60
@@ -106,6 +110,18 @@ const PIN = (() => {
   const last = availableParallelism() - 1
   return { server: String(last), others: last === 1 ? '0' : `0-${last - 1}` }
 })()
+
+/** The commit measured (with "+changes" when the tree has uncommitted ones), if this is a git checkout. */
+function gitCommit() {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    return dirty ? `${head}+changes` : head
+  }
+  catch {
+    return undefined
+  }
+}
 
 /** Moves a running process, all its threads, to `cores`. */
 function pinTo(pid, cores) {
@@ -244,9 +260,11 @@ async function machineBusyMs() {
  * request, and the CPU that processes other than the benchmark's used meanwhile (noise from
  * elsewhere on the machine).
  */
-async function cpuProbe(serverPid, redisPid) {
-  const pids = [serverPid, worker.pid, redisPid, process.pid]
-  const snapshot = async () => ({ at: performance.now(), busy: await machineBusyMs(), ours: [...await Promise.all(pids.map(cpuMs)), postgres ? await postgres.cpuMs() : 0] })
+async function cpuProbe(serverPid, redisPid, otherPids = []) {
+  // Indices 0-3 are read below; other servers of the benchmark (a bare app measured in the same
+  // window) only count as the benchmark's own, not as foreign load.
+  const pids = [serverPid, worker.pid, redisPid, process.pid, ...otherPids]
+  const snapshot = async () => ({ at: performance.now(), busy: await machineBusyMs(), ours: [...(await Promise.all(pids.slice(0, 4).map(cpuMs))), postgres ? await postgres.cpuMs() : 0, ...(await Promise.all(pids.slice(4).map(cpuMs)))] })
   const before = await snapshot()
   return async (requests) => {
     const after = await snapshot()
@@ -265,21 +283,39 @@ async function cpuProbe(serverPid, redisPid) {
   }
 }
 
-async function measure(url, target, scenario, cookies, redis, duration, serverPid) {
+/**
+ * One scenario of a target: `duration` seconds of load, the server's CPU per request, and the
+ * Redis commands or PostgreSQL statements it sent. With `base` (the bare app of the target's
+ * generation, running on the same core), the two are measured in alternating slices over the
+ * same moments (load-worker.mjs `alternate`), and the bare app's figures go to `bracket`.
+ */
+async function measure(url, target, scenario, cookies, redis, duration, serverPid, base) {
   const counted = Boolean(target.redisPrefix) && target.role !== 'baseline'
   const statements = Boolean(target.pgTable) && target.role !== 'baseline' && postgres.counted
   if (counted) await redis.resetStats()
   if (statements) await postgres.resetStats()
-  const probe = await cpuProbe(serverPid, redis.pid)
-  const result = await call('load', {
-    url,
-    paths: [pathOf(target, scenario)],
-    cookies: scenario === 'first' ? undefined : cookies,
-    duration,
-    connections: CONNECTIONS,
-    maxSeconds: duration + 20,
-  })
-  Object.assign(result, await probe(result.requests))
+  const job = { url, paths: [pathOf(target, scenario)], cookies: scenario === 'first' ? undefined : cookies }
+  const probe = await cpuProbe(serverPid, redis.pid, base ? [base.proc.child.pid] : [])
+  let result
+  if (base) {
+    const baseScenario = base.target.scenarios.includes(scenario) ? scenario : 'lazy'
+    const baseProbe = await cpuProbe(base.proc.child.pid, undefined, [serverPid])
+    const both = await call('alternate', {
+      a: job,
+      b: { url: base.proc.url, paths: [pathOf(base.target, baseScenario)], cookies: baseScenario === 'first' ? undefined : base.cookies },
+      slices: slicesOf(duration),
+      sliceSeconds: 1,
+      connections: CONNECTIONS,
+    })
+    // Each server is idle while the other's slice runs: its CPU over the whole window is its own slices'.
+    const [mine, theirs] = [await probe(both.a.requests), await baseProbe(both.b.requests)]
+    result = Object.assign(both.a, mine)
+    result.bracket = { target: base.target.id, scenario: baseScenario, rps: both.b.rps, serverCpuUsPerRequest: theirs.serverCpuUsPerRequest, slices: both.b.slices, p50Us: both.b.p50Us, p99Us: both.b.p99Us }
+  }
+  else {
+    result = await call('load', { ...job, duration, connections: CONNECTIONS, maxSeconds: duration + 20 })
+    Object.assign(result, await probe(result.requests))
+  }
   if (counted) {
     await sleep(200)
     const stats = await redis.commandStats()
@@ -312,40 +348,79 @@ async function waitQuiet(maxSeconds, limit = 0.15) {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Warms a server up until its cost per request has settled: rounds of 1 s over `paths`, until
+ * two rounds in a row cost the server within 5 % of each other in CPU per request (V8 has
+ * optimised the hot code, the heap has grown to its working size), at least two rounds and at
+ * most `MODE.warmup` seconds. A fixed 1-2 s left Nuxt's first scenario at up to 4x its settled
+ * cost, which is what made the first scenario after a start the noisiest figure.
+ */
+async function warmUp(proc, paths, cookies) {
+  let previous
+  const rounds = []
+  for (let round = 0; round < Math.max(2, MODE.warmup); round++) {
+    const probe = await cpuProbe(proc.child.pid)
+    const run = await call('load', { url: proc.url, paths, cookies, duration: 1, connections: CONNECTIONS, maxSeconds: 20 })
+    const cost = (await probe(run.requests)).serverCpuUsPerRequest
+    rounds.push(Math.round(cost))
+    if (round > 0 && previous && cost && Math.abs(cost - previous) / previous <= 0.05) break
+    previous = cost
+  }
+  return rounds
+}
+
+/** Alternating slices of 1 s per scenario of a target and its bare app (b a a b ...): autocannon's granularity. */
+const slicesOf = duration => Math.max(2, Math.round(duration))
+
 async function cycle(n, plan, redis, results) {
-  for (const server of plan) {
-    log(`cycle ${n}: ${server.name}`)
-    const proc = await start(server, { redis })
-    try {
-      for (const target of server.targets) {
-        const { cookies, sanity } = await prepareTarget(proc.url, target)
-        if (n === 1) results.sanity[target.id] = sanity
-        const warmPaths = [...new Set(target.scenarios.map(s => pathOf(target, s)))]
-        await call('load', { url: proc.url, paths: warmPaths, cookies, duration: MODE.warmup, connections: CONNECTIONS, maxSeconds: MODE.warmup + 20 })
-        // The scenario order turns by one each cycle, so that none is always first after start-up.
-        const order = target.scenarios.map((_, i) => target.scenarios[(i + n - 1) % target.scenarios.length])
-        for (const scenario of order) {
-          const r = await measure(proc.url, target, scenario, cookies, redis, MODE.duration, proc.child.pid)
-          results.runs.push({ cycle: n, target: target.id, scenario, ...r })
-          const pgText = target.pgTable ? `  postgres ${r.postgresCpuUsPerRequest.toFixed(0)} µs/req (${(r.postgresCpu * 100).toFixed(0)} %)${r.pgStatements ? ` [${Object.entries(r.pgStatements).map(([l, n]) => `${l} ${n.toFixed(2)}`).join(', ') || 'no statements'}]` : ''}` : ''
-          log(`  ${target.id.padEnd(24)} ${scenario.padEnd(6)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.p50Us / 1000).toFixed(2)} ms  p99 ${(r.p99Us / 1000).toFixed(2)} ms  server ${r.serverCpuUsPerRequest.toFixed(0)} µs/req (${(r.serverCpu * 100).toFixed(0)} %)${pgText}  foreign ${(r.foreignCpu * 100).toFixed(0)} %${r.ok !== r.requests ? `  NON-2XX ${JSON.stringify(r.statuses)}` : ''}`)
-        }
-        if (n === 1 && target.redisPrefix && target.role !== 'baseline') {
-          // Round trips, from MONITOR: a small bounded sample per scenario, outside the timings.
-          results.roundTrips[target.id] = {}
-          for (const scenario of target.scenarios.filter(s => s !== 'lazy')) {
-            const seen = await redis.monitor(() => call('load', { url: proc.url, paths: [pathOf(target, scenario)], cookies: scenario === 'first' ? undefined : cookies, amount: MODE.monitorSample, connections: CONNECTIONS, maxSeconds: 30 }))
-            const requests = seen.result.requests
-            const per = counts => Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / requests]))
-            results.roundTrips[target.id][scenario] = { requests, fromClients: per(seen.fromClients), inScripts: per(seen.inScripts) }
+  /** The running baseline server of each group, for the bracketed measurements. */
+  const bases = new Map()
+  try {
+    for (const server of plan) {
+      log(`cycle ${n}: ${server.name}`)
+      const proc = await start(server, { redis })
+      let kept = false
+      try {
+        for (const target of server.targets) {
+          const { cookies, sanity } = await prepareTarget(proc.url, target)
+          if (n === 1) results.sanity[target.id] = sanity
+          const warmPaths = [...new Set(target.scenarios.map(s => pathOf(target, s)))]
+          const warm = await warmUp(proc, warmPaths, cookies)
+          results.warmups.push({ cycle: n, target: target.id, costs: warm })
+          // The scenario order turns by one each cycle, so that none is always first after start-up.
+          const order = target.scenarios.map((_, i) => target.scenarios[(i + n - 1) % target.scenarios.length])
+          const base = target.role === 'baseline' ? undefined : bases.get(target.group)
+          for (const scenario of order) {
+            const r = await measure(proc.url, target, scenario, cookies, redis, MODE.duration, proc.child.pid, base)
+            results.runs.push({ cycle: n, target: target.id, scenario, ...r })
+            const pgText = target.pgTable ? `  postgres ${r.postgresCpuUsPerRequest.toFixed(0)} µs/req (${(r.postgresCpu * 100).toFixed(0)} %)${r.pgStatements ? ` [${Object.entries(r.pgStatements).map(([l, n]) => `${l} ${n.toFixed(2)}`).join(', ') || 'no statements'}]` : ''}` : ''
+            const bracketText = r.bracket ? `  ratio ${(r.rps / r.bracket.rps).toFixed(2)} (bare ${r.bracket.rps.toFixed(0)} req/s, ${r.bracket.serverCpuUsPerRequest.toFixed(0)} µs/req in alternate slices)` : ''
+            log(`  ${target.id.padEnd(24)} ${scenario.padEnd(6)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.p50Us / 1000).toFixed(2)} ms  p99 ${(r.p99Us / 1000).toFixed(2)} ms  server ${r.serverCpuUsPerRequest.toFixed(0)} µs/req (${(r.serverCpu * 100).toFixed(0)} %)${pgText}${bracketText}  foreign ${(r.foreignCpu * 100).toFixed(0)} %${r.ok !== r.requests ? `  NON-2XX ${JSON.stringify(r.statuses)}` : ''}`)
+          }
+          if (n === 1 && target.redisPrefix && target.role !== 'baseline') {
+            // Round trips, from MONITOR: a small bounded sample per scenario, outside the timings.
+            results.roundTrips[target.id] = {}
+            for (const scenario of target.scenarios.filter(s => s !== 'lazy')) {
+              const seen = await redis.monitor(() => call('load', { url: proc.url, paths: [pathOf(target, scenario)], cookies: scenario === 'first' ? undefined : cookies, amount: MODE.monitorSample, connections: CONNECTIONS, maxSeconds: 30 }))
+              const requests = seen.result.requests
+              const per = counts => Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / requests]))
+              results.roundTrips[target.id][scenario] = { requests, fromClients: per(seen.fromClients), inScripts: per(seen.inScripts) }
+            }
+          }
+          if (target.role === 'baseline') {
+            bases.set(target.group, { server, proc, target, cookies })
+            kept = true
           }
         }
+        results.rss.push({ cycle: n, server: server.name, rssKiB: await rssKiB(proc.child.pid) })
       }
-      results.rss.push({ cycle: n, server: server.name, rssKiB: await rssKiB(proc.child.pid) })
+      finally {
+        if (!kept) await stop(server, proc, redis)
+      }
     }
-    finally {
-      await stop(server, proc, redis)
-    }
+  }
+  finally {
+    for (const base of new Set(bases.values())) await stop(base.server, base.proc, redis)
   }
 }
 
@@ -461,6 +536,7 @@ async function main() {
     mode: MODE.name,
     settings: { ...MODE, connections: CONNECTIONS, pinning: PIN ?? null },
     date: new Date().toISOString(),
+    commit: gitCommit(),
     machine: await machine(),
     timings: {},
     builds: {},
@@ -468,6 +544,7 @@ async function main() {
     sanity: {},
     roundTrips: {},
     rss: [],
+    warmups: [],
   }
   log(`mode ${MODE.name}: ${MODE.cycles} cycle(s), ${MODE.duration} s per scenario, ${CONNECTIONS} connections`)
   const redis = await startRedis()
@@ -507,7 +584,10 @@ async function main() {
     results.sqliteOptions = await measureSqliteOptions({ large: MODE.growthTo || 10_000 })
     for (const line of sqliteOptionsLines(results.sqliteOptions)) log(line)
     phase = Date.now()
-    const scenarios = plan.flatMap(s => s.targets).reduce((n, t) => n + t.scenarios.length, 0)
+    // Seconds of timed load per second of `duration`: a bracketed target's run also times its
+    // bare app for as long (half before, half after).
+    const grouped = new Set(plan.flatMap(s => s.targets).filter(t => t.role === 'baseline').map(t => t.group))
+    const scenarios = plan.flatMap(s => s.targets).reduce((n, t) => n + t.scenarios.length * (t.role !== 'baseline' && grouped.has(t.group) ? 2 : 1), 0)
     results.durations = []
     for (let n = 1; n <= MODE.cycles; n++) {
       const cycleStart = Date.now()
@@ -522,7 +602,7 @@ async function main() {
         const available = MODE.budgetSeconds - (Date.now() - t0) / 1000 - reserve
         const fits = Math.floor((2 * ((available / left) - overhead)) / scenarios) / 2
         if (fits < MODE.duration) {
-          MODE.duration = Math.max(2, fits)
+          MODE.duration = Math.max(1, fits)
           log(`time budget: ${left} cycle(s) left, next scenarios ${MODE.duration} s`)
         }
       }
@@ -550,6 +630,11 @@ async function main() {
     worker.disconnect()
   }
   results.timings.totalSeconds = (Date.now() - t0) / 1000
+  if (flags.previous) {
+    // An earlier run's summary, for RESULTS.md's comparison (bench/lib/report.mjs previousLines).
+    const previous = JSON.parse(await readFile(flags.previous, 'utf8'))
+    results.previous = { date: previous.date, commit: previous.commit, settings: previous.settings, summary: { rows: previous.summary.rows } }
+  }
   await mkdir(OUT, { recursive: true })
   await writeFile(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
   await writeFile(join(OUT, 'RESULTS.md'), renderResults(results))

@@ -45,14 +45,12 @@ function rotation(cookies) {
  * carries the next one. Ends after `duration` seconds, or after `amount` requests, and in any
  * case after `maxSeconds`.
  */
-function load({ url, paths, cookies, duration, amount, connections = 10, maxSeconds }) {
-  const next = cookies?.length ? rotation(cookies) : undefined
+function load({ url, paths, cookies, duration, amount, connections = 10, maxSeconds }, latency = histogram(), next = cookies?.length ? rotation(cookies) : undefined) {
   const requests = paths.map(path => ({
     method: 'GET',
     path,
     ...(next ? { setupRequest: req => ({ ...req, headers: { ...req.headers, cookie: next() } }) } : {}),
   }))
-  const latency = histogram()
   const statuses = {}
   let ok = 0
   return new Promise((resolve, reject) => {
@@ -133,7 +131,35 @@ async function probe({ url, path, cookie }) {
   return { status: res.status, setCookie: res.headers.getSetCookie(), body: await res.text() }
 }
 
-const jobs = { load, sessions, probe }
+/**
+ * Two servers measured in turn, in `slices` alternating slices of `sliceSeconds` each (whole
+ * seconds; b, a, a, b, b, a, ...: each server as often first as second), so that both see the same moments of a
+ * machine whose speed drifts. Returns each one's runs merged: requests, seconds and one latency
+ * histogram over all its slices.
+ */
+async function alternate({ a, b, slices, sliceSeconds, connections = 10 }) {
+  const sides = { a: { job: a, latency: histogram(), next: a.cookies?.length ? rotation(a.cookies) : undefined, runs: [] }, b: { job: b, latency: histogram(), next: b.cookies?.length ? rotation(b.cookies) : undefined, runs: [] } }
+  for (let i = 0; i < slices; i++) {
+    const order = i % 2 === 0 ? ['b', 'a'] : ['a', 'b']
+    for (const name of order) {
+      const side = sides[name]
+      // autocannon ends a run on its 1 s ticks: slices are whole seconds.
+      side.runs.push(await load({ ...side.job, cookies: undefined, duration: Math.max(1, Math.round(sliceSeconds)), connections, maxSeconds: sliceSeconds + 20 }, side.latency, side.next))
+    }
+  }
+  const merged = (side) => {
+    const statuses = {}
+    for (const run of side.runs) {
+      for (const [status, n] of Object.entries(run.statuses)) statuses[status] = (statuses[status] || 0) + n
+    }
+    const sum = key => side.runs.reduce((n, run) => n + (run[key] || 0), 0)
+    const seconds = sum('seconds')
+    return { requests: sum('requests'), ok: sum('ok'), statuses, errors: sum('errors'), timeouts: sum('timeouts'), seconds, rps: sum('ok') / seconds, ...side.latency.summary(), slices: side.runs.map(run => run.rps) }
+  }
+  return { a: merged(sides.a), b: merged(sides.b) }
+}
+
+const jobs = { load, sessions, probe, alternate }
 
 process.on('message', async ({ id, type, args }) => {
   try {

@@ -42,7 +42,9 @@ export function summarize(results, plan) {
         const runs = results.runs.filter(r => r.target === target.id && r.scenario === scenario)
         if (runs.length === 0) continue
         const baseScenario = baseline?.scenarios.includes(scenario) ? scenario : 'lazy'
-        const baseOf = r => results.runs.find(b => b.target === baseline?.id && b.scenario === baseScenario && b.cycle === r.cycle)
+        // The bare app measured around this run (bench/run.mjs measureBracketed) where there is
+        // one; else (older results) its own run in the same cycle.
+        const baseOf = r => r.bracket ?? results.runs.find(b => b.target === baseline?.id && b.scenario === baseScenario && b.cycle === r.cycle)
         const ratios = runs.map(r => (baseOf(r) ? r.rps / baseOf(r).rps : null))
         const cpuRatios = runs.map(r => (baseOf(r) && r.serverCpuUsPerRequest ? baseOf(r).serverCpuUsPerRequest / r.serverCpuUsPerRequest : null))
         const threshold = target.role === 'module' ? TARGETS[scenario]?.[target.store] ?? null : null
@@ -144,6 +146,44 @@ const fmt = {
   mib: kib => (kib ? (kib / 1024).toFixed(0) : '—'),
 }
 
+function warmupText(results) {
+  const rounds = (results.warmups ?? []).map(w => w.costs.length)
+  if (!rounds.length) return ''
+  return `; it took ${Math.min(...rounds)}-${Math.max(...rounds)} rounds, median ${median(rounds)}`
+}
+
+/**
+ * How far this run's ratios moved from an earlier full run's (`--previous`): per target and
+ * scenario, both medians with their ranges, the difference, and whether each run's median lies
+ * within the other's range over its cycles.
+ */
+function previousLines(results) {
+  const previous = results.previous
+  if (!previous?.summary) return []
+  const rows = []
+  const deltas = []
+  let agree = 0
+  const within = (v, r) => r && v >= r[0] - 1e-9 && v <= r[1] + 1e-9
+  for (const row of results.summary.rows) {
+    if (row.role === 'baseline' || row.ratio === null) continue
+    const old = previous.summary.rows.find(o => o.target === row.target && o.scenario === row.scenario)
+    if (!old || old.ratio === null) continue
+    const delta = row.ratio - old.ratio
+    deltas.push(Math.abs(delta) / old.ratio)
+    const ok = within(row.ratio, old.ratioRange) || within(old.ratio, row.ratioRange)
+    if (ok) agree++
+    const rangeText = r => (r ? ` (${r[0].toFixed(2)}–${r[1].toFixed(2)})` : '')
+    rows.push([row.target, SCENARIO_LABEL[row.scenario], `${old.ratio.toFixed(2)}${rangeText(old.ratioRange)}`, `${row.ratio.toFixed(2)}${rangeText(row.ratioRange)}`, `${delta >= 0 ? '+' : ''}${delta.toFixed(2)}`, ok ? 'yes' : '**no**'])
+  }
+  if (!rows.length) return []
+  const sorted = [...deltas].sort((a, b) => a - b)
+  return [
+    '## Against the previous full run', '',
+    `The same benchmark run before this one (${previous.date}), at ${previous.commit ?? 'the same code'}. "Agree" = this run's median ratio lies within the earlier run's range over its cycles, or the earlier median within this run's. ${agree} of ${rows.length} agree; the ratios moved by a median of ${(median(sorted) * 100).toFixed(0)} % and at most ${(sorted.at(-1) * 100).toFixed(0)} % (relative to the earlier ratio).`, '',
+    table(['target', 'scenario', 'earlier ratio (range)', 'this run (range)', 'difference', 'agree'], rows), '',
+  ]
+}
+
 function durationText(results) {
   const list = results.durations ?? [results.settings.duration]
   return new Set(list).size === 1 ? `${list[0]} s` : `${list.join(' s / ')} s (cycle 1 / 2 / …: shortened to fit the run's time budget)`
@@ -194,7 +234,7 @@ export function renderResults(results) {
 
   out.push('## How it was measured', '')
   out.push([
-    `- ${settings.cycles} cycle(s); in each, every server is started on its own (a production build, \`node .output/server/index.mjs\`, or the app's own script for Express and plain h3, on a free 127.0.0.1 port), gets ${settings.sessions.toLocaleString('en-US')} sessions made over HTTP (first-visit writes), a ${settings.warmup} s warm-up, then ${durationText(results)} per scenario, and is stopped. Figures are medians over the cycles; a ratio is computed within each cycle (target req/s ÷ its baseline's req/s, same scenario) and the median is shown with its range.`,
+    `- ${settings.cycles} cycle(s); in each, every server is started on its own (a production build, \`node .output/server/index.mjs\`, or the app's own script for Express and plain h3, on a free 127.0.0.1 port), gets ${settings.sessions.toLocaleString('en-US')} sessions made over HTTP (first-visit writes), is warmed up until its cost has settled (rounds of 1 s over its routes until two in a row cost the server within 5 % CPU per request, at most ${settings.warmup} s${warmupText(results)}), then ${durationText(results)} per scenario. ${results.runs.some(r => r.bracket) ? 'The bare app of each generation stays running (idle, on the same core) while the targets of its generation run, and each target\'s run is interleaved with the bare app\'s: alternating slices of 1 s (bare, target, target, bare, ...), the same total time for both, so that the machine\'s drift over a cycle (this is a shared VM whose speed moves by tens of percent within minutes) cancels out of the ratio. ' : ''}Figures are medians over the cycles; a ratio is computed per run (target req/s ÷ its bare app's req/s around it, same scenario) and the median is shown with its range over the cycles.`,
     '- Scenarios: **lazy** = `/api/lazy`, a route that never asks for the session (the request still carries a session cookie); **read** = `/api/read` with one of the 1,000 cookies (round-robin), returns `session.data.visits`; **write** = `/api/write` with a cookie, increments the counter; **first** = `/api/write` without a cookie (a new session each request, a Set-Cookie each response).',
     '- Baselines: Nuxt targets against `baseline` (the same Nuxt app and routes, no session module; its read/write routes return the same JSON without a session, and its requests carry a cookie of the same size); Nitro targets against `nitro-baseline` (a plain Nitro app, the same build as the h3 and @scayle peers); Nitro 3 targets against `nitro3-baseline` (a plain Nitro 3 app, `nitro build`, the same routes and JSON); the plain h3 targets (`nuxt-server-session/h3` imported by its name, as a user imports it, from a copy of the package built by nuxt-module-build under bench/node_modules) against the bare app of their own generation, the same script without sessions: `h3v2-baseline` (h3 2 under its `serve()`, sessions with `app.use(sessionAutoSave())` first) and `h3v1-baseline` (h3 1 on node:http), all with NODE_ENV=production; the Express peer against a bare route of the same Express process (`/api/lazy`).',
     '- `module-redis` is the `module-sqlite` build started with `NUXT_SESSION_REDIS_URL` (RedisSessionStore), and `nitro3-module-redis` the `nitro3-module-sqlite` build likewise; all Redis targets use a private `redis-server` started by the benchmark (no persistence), so that `CONFIG RESETSTAT` / `INFO commandstats` see only their traffic.',
@@ -366,6 +406,7 @@ export function renderResults(results) {
     }
   }
 
+  out.push(...previousLines(results))
   out.push('## Run', '')
   const t = results.timings
   out.push(`Builds ${t.buildSeconds?.toFixed(0)} s (${Object.entries(results.builds).map(([b, s]) => `${b} ${s ? `${s.toFixed(0)} s` : 'reused'}`).join(', ')}); cycles ${t.cyclesSeconds?.toFixed(0)} s${t.growthSeconds ? `; growth ${t.growthSeconds.toFixed(0)} s` : ''}${t.profileSeconds ? `; profile ${t.profileSeconds.toFixed(0)} s` : ''}; total ${t.totalSeconds?.toFixed(0)} s.`, '')
