@@ -294,7 +294,7 @@ async function measure(url, target, scenario, cookies, redis, duration, serverPi
   const statements = Boolean(target.pgTable) && target.role !== 'baseline' && postgres.counted
   if (counted) await redis.resetStats()
   if (statements) await postgres.resetStats()
-  const job = { url, paths: [pathOf(target, scenario)], cookies: scenario === 'first' ? undefined : cookies }
+  const job = { url, paths: [pathOf(target, scenario)], cookies: scenario === 'first' ? undefined : cookies, pid: serverPid }
   const probe = await cpuProbe(serverPid, redis.pid, base ? [base.proc.child.pid] : [])
   let result
   if (base) {
@@ -302,15 +302,16 @@ async function measure(url, target, scenario, cookies, redis, duration, serverPi
     const baseProbe = await cpuProbe(base.proc.child.pid, undefined, [serverPid])
     const both = await call('alternate', {
       a: job,
-      b: { url: base.proc.url, paths: [pathOf(base.target, baseScenario)], cookies: baseScenario === 'first' ? undefined : base.cookies },
+      b: { url: base.proc.url, paths: [pathOf(base.target, baseScenario)], cookies: baseScenario === 'first' ? undefined : base.cookies, pid: base.proc.child.pid },
       slices: slicesOf(duration),
       sliceSeconds: 1,
       connections: CONNECTIONS,
     })
-    // Each server is idle while the other's slice runs: its CPU over the whole window is its own slices'.
+    // Each server's CPU per request from its own slices (the worker reads it around each one):
+    // the two may be one process, a peer against the bare routes of its own app.
     const [mine, theirs] = [await probe(both.a.requests), await baseProbe(both.b.requests)]
-    result = Object.assign(both.a, mine)
-    result.bracket = { target: base.target.id, scenario: baseScenario, rps: both.b.rps, serverCpuUsPerRequest: theirs.serverCpuUsPerRequest, slices: both.b.slices, p50Us: both.b.p50Us, p99Us: both.b.p99Us }
+    result = Object.assign(both.a, mine, { serverCpuUsPerRequest: both.a.requests ? (both.a.cpuMs * 1000) / both.a.requests : null })
+    result.bracket = { target: base.target.id, scenario: baseScenario, rps: both.b.rps, serverCpuUsPerRequest: both.b.requests ? (both.b.cpuMs * 1000) / both.b.requests : theirs.serverCpuUsPerRequest, slices: both.b.slices, p50Us: both.b.p50Us, p99Us: both.b.p99Us }
   }
   else {
     result = await call('load', { ...job, duration, connections: CONNECTIONS, maxSeconds: duration + 20 })

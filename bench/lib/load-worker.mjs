@@ -2,6 +2,7 @@
 // core), driven over IPC. It runs autocannon through its programmatic API and records every
 // response's latency at 1 µs resolution (autocannon's own histogram keeps whole milliseconds).
 // Every job is bounded in count and time.
+import { readFile } from 'node:fs/promises'
 import autocannon from 'autocannon'
 
 const HIST_US = 2_000_000 // 1 µs buckets up to 2 s; slower responses go to the last bucket
@@ -138,13 +139,18 @@ async function probe({ url, path, cookie }) {
  * histogram over all its slices.
  */
 async function alternate({ a, b, slices, sliceSeconds, connections = 10 }) {
+  const cpu = {}
   const sides = { a: { job: a, latency: histogram(), next: a.cookies?.length ? rotation(a.cookies) : undefined, runs: [] }, b: { job: b, latency: histogram(), next: b.cookies?.length ? rotation(b.cookies) : undefined, runs: [] } }
   for (let i = 0; i < slices; i++) {
     const order = i % 2 === 0 ? ['b', 'a'] : ['a', 'b']
     for (const name of order) {
       const side = sides[name]
+      // The server's CPU during its own slices only: both sides may be one process (a peer
+      // measured against the bare routes of the same app).
+      const before = side.job.pid ? await cpuMs(side.job.pid) : 0
       // autocannon ends a run on its 1 s ticks: slices are whole seconds.
       side.runs.push(await load({ ...side.job, cookies: undefined, duration: Math.max(1, Math.round(sliceSeconds)), connections, maxSeconds: sliceSeconds + 20 }, side.latency, side.next))
+      if (side.job.pid) cpu[name] = (cpu[name] ?? 0) + (await cpuMs(side.job.pid)) - before
     }
   }
   const merged = (side) => {
@@ -156,7 +162,14 @@ async function alternate({ a, b, slices, sliceSeconds, connections = 10 }) {
     const seconds = sum('seconds')
     return { requests: sum('requests'), ok: sum('ok'), statuses, errors: sum('errors'), timeouts: sum('timeouts'), seconds, rps: sum('ok') / seconds, ...side.latency.summary(), slices: side.runs.map(run => run.rps) }
   }
-  return { a: merged(sides.a), b: merged(sides.b) }
+  return { a: { ...merged(sides.a), cpuMs: cpu.a }, b: { ...merged(sides.b), cpuMs: cpu.b } }
+}
+
+/** CPU time of a process (all its threads), in ms, from /proc/<pid>/stat (USER_HZ 100). */
+async function cpuMs(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10 || 0
 }
 
 const jobs = { load, sessions, probe, alternate }
