@@ -1,5 +1,5 @@
 // `npm run bench` (default: 3 cycles of 2 s per scenario, each target bracketed by its bare
-// app, growth to 100k sessions and CPU profiles, about 20 minutes on 2 cores) and
+// app, growth to 100k sessions and CPU profiles, about 25 minutes on 2 cores) and
 // `npm run bench -- --quick` (1 cycle of 2 s, no peers, no growth, about 5 minutes once the
 // apps are built; the first run builds them and dist/, about 2 minutes).
 // Flags: --rebuild, --only=<server,...> (server names as in bench/lib/apps.mjs, e.g.
@@ -41,7 +41,7 @@ import { summarizeProfile } from './lib/profile.mjs'
 import { postgresAvailable, startPostgres } from './lib/postgres.mjs'
 import { startRedis } from './lib/redis.mjs'
 import { renderResults, summarize } from './lib/report.mjs'
-import { sleep } from './lib/stats.mjs'
+import { cpuMs, sleep } from './lib/stats.mjs'
 
 const { values: flags } = parseArgs({
   options: {
@@ -240,13 +240,6 @@ async function prepareTarget(url, target) {
   return { cookies, sanity }
 }
 
-/** CPU time of a process (all its threads), in ms: utime + stime from /proc/<pid>/stat (USER_HZ 100). */
-async function cpuMs(pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10 || 0
-}
-
 /** Busy CPU time of the whole machine, in ms (all cores, steal left out). */
 async function machineBusyMs() {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]
@@ -299,7 +292,6 @@ async function measure(url, target, scenario, cookies, redis, duration, serverPi
   let result
   if (base) {
     const baseScenario = base.target.scenarios.includes(scenario) ? scenario : 'lazy'
-    const baseProbe = await cpuProbe(base.proc.child.pid, undefined, [serverPid])
     const both = await call('alternate', {
       a: job,
       b: { url: base.proc.url, paths: [pathOf(base.target, baseScenario)], cookies: baseScenario === 'first' ? undefined : base.cookies, pid: base.proc.child.pid },
@@ -309,9 +301,8 @@ async function measure(url, target, scenario, cookies, redis, duration, serverPi
     })
     // Each server's CPU per request from its own slices (the worker reads it around each one):
     // the two may be one process, a peer against the bare routes of its own app.
-    const [mine, theirs] = [await probe(both.a.requests), await baseProbe(both.b.requests)]
-    result = Object.assign(both.a, mine, { serverCpuUsPerRequest: both.a.requests ? (both.a.cpuMs * 1000) / both.a.requests : null })
-    result.bracket = { target: base.target.id, scenario: baseScenario, rps: both.b.rps, serverCpuUsPerRequest: both.b.requests ? (both.b.cpuMs * 1000) / both.b.requests : theirs.serverCpuUsPerRequest, slices: both.b.slices, p50Us: both.b.p50Us, p99Us: both.b.p99Us }
+    result = Object.assign(both.a, await probe(both.a.requests), { serverCpuUsPerRequest: both.a.requests ? (both.a.cpuMs * 1000) / both.a.requests : null })
+    result.bracket = { target: base.target.id, scenario: baseScenario, rps: both.b.rps, serverCpuUsPerRequest: both.b.requests ? (both.b.cpuMs * 1000) / both.b.requests : null, slices: both.b.slices, p50Us: both.b.p50Us, p99Us: both.b.p99Us }
   }
   else {
     result = await call('load', { ...job, duration, connections: CONNECTIONS, maxSeconds: duration + 20 })

@@ -2,8 +2,8 @@
 // core), driven over IPC. It runs autocannon through its programmatic API and records every
 // response's latency at 1 µs resolution (autocannon's own histogram keeps whole milliseconds).
 // Every job is bounded in count and time.
-import { readFile } from 'node:fs/promises'
 import autocannon from 'autocannon'
+import { cpuMs } from './stats.mjs'
 
 const HIST_US = 2_000_000 // 1 µs buckets up to 2 s; slower responses go to the last bucket
 
@@ -163,13 +163,6 @@ async function alternate({ a, b, slices, sliceSeconds, connections = 10 }) {
     return { requests: sum('requests'), ok: sum('ok'), statuses, errors: sum('errors'), timeouts: sum('timeouts'), seconds, rps: sum('ok') / seconds, ...side.latency.summary(), slices: side.runs.map(run => run.rps) }
   }
   return { a: { ...merged(sides.a), cpuMs: cpu.a }, b: { ...merged(sides.b), cpuMs: cpu.b } }
-}
-
-/** CPU time of a process (all its threads), in ms, from /proc/<pid>/stat (USER_HZ 100). */
-async function cpuMs(pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10 || 0
 }
 
 const jobs = { load, sessions, probe, alternate }

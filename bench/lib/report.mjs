@@ -42,7 +42,7 @@ export function summarize(results, plan) {
         const runs = results.runs.filter(r => r.target === target.id && r.scenario === scenario)
         if (runs.length === 0) continue
         const baseScenario = baseline?.scenarios.includes(scenario) ? scenario : 'lazy'
-        // The bare app measured around this run (bench/run.mjs measureBracketed) where there is
+        // The bare app measured in alternating slices with this run (bench/run.mjs measure) where there is
         // one; else (older results) its own run in the same cycle.
         const baseOf = r => r.bracket ?? results.runs.find(b => b.target === baseline?.id && b.scenario === baseScenario && b.cycle === r.cycle)
         const ratios = runs.map(r => (baseOf(r) ? r.rps / baseOf(r).rps : null))

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises'
+
 export function median(values) {
   const list = values.filter(v => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b)
   if (list.length === 0) return null
@@ -11,3 +13,10 @@ export function range(values) {
 }
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+/** CPU time of a process (all its threads), in ms: utime + stime from /proc/<pid>/stat (USER_HZ 100). */
+export async function cpuMs(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10 || 0
+}
