@@ -43,11 +43,13 @@ const NATIVE_TTL_DRIVERS = new Set(['redis', 'cloudflare-kv-binding', 'cloudflar
 
 /**
  * Where the records of this store really go, found once by a probe: a store of the mount's own
- * backend (the Redis client of unstorage's redis driver, the module's SQLite database), or the
- * storage API.
+ * backend (the Redis client of unstorage's redis driver, the module's SQLite database), the Map
+ * of unstorage's memory driver (`below` is what comes before a store key in the Map's keys), or
+ * the storage API.
  */
 type Backend
   = | { kind: 'native', store: RedisSessionStore | SqliteSessionStore }
+    | { kind: 'map', map: Map<string, unknown>, below: string }
     | { kind: 'storage' }
 
 const STORAGE_BACKEND: Backend = { kind: 'storage' }
@@ -120,7 +122,7 @@ export class UnstorageSessionStore implements SessionStore {
   async get(key: string): Promise<SessionRecord | undefined> {
     const backend = this.backend ?? await this._probe()
     if (backend.kind === 'native') return backend.store.get(key)
-    const raw = await this.storage.getItemRaw(this._key(key))
+    const raw = backend.kind === 'map' ? backend.map.get(backend.below + key) : await this.storage.getItemRaw(this._key(key))
     if (raw === null || raw === undefined) return undefined
     const record = decodeSessionRecord(raw)
     if (typeof raw === 'string') this.texts.remember(record, raw)
@@ -145,14 +147,18 @@ export class UnstorageSessionStore implements SessionStore {
       return written
     }
     let text: string
+    const direct = backend.kind === 'map' ? backend : undefined
     if (write.create) text = write.encoded ?? encodeSessionRecord(record)
     else {
-      const raw = await this.storage.getItemRaw(this._key(key))
+      const raw = direct ? direct.map.get(direct.below + key) : await this.storage.getItemRaw(this._key(key))
       const next = raw === null || raw === undefined ? undefined : this.texts.next(raw, record, write, this.now())
       if (next === undefined) return false
       text = next
     }
-    await this.storage.setItem(this._key(key), text, { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
+    // The memory driver keeps what it is given and has no expiry: the text goes into its Map as
+    // the storage API would put it there, without the key normalisation and the async layers.
+    if (direct) direct.map.set(direct.below + key, text)
+    else await this.storage.setItem(this._key(key), text, { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
     if (write.create) this.texts.remember(record, text)
     this._maybeSweep()
     return true
@@ -161,7 +167,8 @@ export class UnstorageSessionStore implements SessionStore {
   async delete(key: string): Promise<void> {
     const backend = this.backend ?? await this._probe()
     if (backend.kind === 'native') return backend.store.delete(key)
-    await this.storage.removeItem(this._key(key))
+    if (backend.kind === 'map') backend.map.delete(backend.below + key)
+    else await this.storage.removeItem(this._key(key))
   }
 
   /**
@@ -289,6 +296,9 @@ export class UnstorageSessionStore implements SessionStore {
    *   driver's `base`, for atomic per-key writes, moves and indexes;
    * - the module's SQLite driver: its database, through a `SqliteSessionStore`, for the same in
    *   one transaction per operation;
+   * - unstorage's `memory` driver: its Map, read and written directly for the records (indexes
+   *   and the sweep keep the storage API, on the same Map). The storage's `watch()` listeners
+   *   are not told of these writes;
    * - anything else: the storage API.
    * A probe that fails (the store is down) is not remembered: the operation fails, and the next
    * one probes again, so that records never go to two layouts.
@@ -317,10 +327,13 @@ export class UnstorageSessionStore implements SessionStore {
     const below = relative.slice(0, -name.length)
     const driver = mount.driver as Partial<SessionSqliteDriver> & RedisDriverLike
     const sqlite = driver.name === 'nuxt-server-session-sqlite' && driver.sessions ? driver.sessions : undefined
-    const redis = !sqlite && driver.name === 'redis' && typeof driver.getInstance === 'function' ? driver.getInstance() as { get?: (key: string) => Promise<string | null> } : undefined
-    if (!sqlite && typeof redis?.get !== 'function') return STORAGE_BACKEND
+    const instance = !sqlite && typeof driver.getInstance === 'function' ? driver.getInstance() : undefined
+    const map = driver.name === 'memory' && instance instanceof Map ? instance as Map<string, unknown> : undefined
+    const redis = driver.name === 'redis' ? instance as { get?: (key: string) => Promise<string | null> } | undefined : undefined
+    if (!sqlite && !map && typeof redis?.get !== 'function') return STORAGE_BACKEND
     await this.storage.setItem(probe, 'probe')
     try {
+      if (map) return map.get(relative) === 'probe' ? { kind: 'map', map, below } : STORAGE_BACKEND
       if (sqlite) {
         if (sqlite.get(relative) !== 'probe') return STORAGE_BACKEND
         return { kind: 'native', store: new SqliteSessionStore(sqlite, { prefix: _joinKeys(below), ttl: this.ttl, now: this.now }) }
