@@ -402,6 +402,45 @@ describe('[nuxt-server-session] security checklist (research/security.md §0)', 
     }
   })
 
+  it('row 31: each store operation has its own deadline: one started behind a hanging one times out storeTimeout after its own start, and the ones between are served', async () => {
+    const inner = new UnstorageSessionStore(createStorage())
+    let hang = 0
+    const store: SessionStore = {
+      get: key => hang > 0 && hang-- ? new Promise(() => {}) : inner.get(key),
+      set: (key, record, write) => inner.set(key, record, write),
+      delete: key => inner.delete(key),
+    }
+    const timeout = 400
+    const local = await serve(sessionApp({ store, storeTimeout: timeout, logger: recordingLogger() }).app)
+    try {
+      const c = new Client(local.url)
+      expect((await c.json('/inc')).data).toEqual({ n: 1 })
+      const timed = async () => {
+        const started = Date.now()
+        const res = await c.fetch('/read')
+        return { status: res.status, ms: Date.now() - started }
+      }
+      hang = 1
+      const first = timed()
+      await new Promise(resolve => setTimeout(resolve, timeout / 2))
+      // Behind the hanging read: a read that the store answers is served at once.
+      expect(await c.json('/read')).toMatchObject({ isNew: false, data: { n: 1 } })
+      hang = 1
+      const second = timed()
+      const [a, b] = await Promise.all([first, second])
+      expect(a.status).toBe(503)
+      expect(b.status).toBe(503)
+      // Not at the first one's deadline (timeout / 2 after its start): at its own.
+      expect(b.ms).toBeGreaterThanOrEqual(timeout - 5)
+      expect(a.ms).toBeGreaterThanOrEqual(timeout - 5)
+      expect(Math.max(a.ms, b.ms)).toBeLessThan(5000)
+      expect(await c.json('/read')).toMatchObject({ isNew: false, data: { n: 1 } })
+    }
+    finally {
+      await local.close()
+    }
+  })
+
   it('row 32: the sweep removes expired records only (one expiring at this instant stays)', async () => {
     const clock = testClock()
     const swept = createStorage()

@@ -5,6 +5,7 @@ import { childSetCookie, clearSessionCookie, requestSessionCookie, writeSessionC
 import type { SessionEvent, SessionHost } from './host'
 import { generateId, signCookieValue, storeKeyOf, verifyCookieValue } from './crypto'
 import { SessionConfigError, SessionDataError, SessionError, SessionGoneError, SessionLimitError, SessionRecordError, SessionStoreError } from './errors'
+import { deadline } from './deadline'
 import { encodeSessionRecord, isPlainObject } from './store'
 import type { SessionIndexEntry, SessionRecord, SessionStore } from './store'
 
@@ -554,36 +555,36 @@ export class SessionState {
     this.closed = true
   }
 
-  /** Runs a store operation within `storeTimeout`; any failure becomes a logged `SessionStoreError` (503). */
+  /**
+   * Runs a store operation within `storeTimeout`; any failure becomes a logged `SessionStoreError`
+   * (503). The deadline is an entry in a queue shared by the operations of that timeout, not a
+   * timer per operation.
+   */
   private _store<R>(op: () => Promise<R>): Promise<R> {
     const { config } = this
+    const fail = (error: unknown): SessionRecordError | SessionStoreError => {
+      if (error instanceof SessionRecordError) return error
+      const storeError = error instanceof SessionStoreError ? error : new SessionStoreError(error)
+      // The cause stays here, server-side; the client only sees a generic 503.
+      const cause = (storeError.cause as Error | undefined)?.message?.replace(/^\[nuxt-server-session\] /, '')
+      config.logger.error(`Session store failed (${storeError.code})${cause ? `: ${cause}` : ''}`)
+      return storeError
+    }
+    let pending: Promise<R>
+    try {
+      pending = op()
+    }
+    catch (error) {
+      return Promise.reject(fail(error))
+    }
     return new Promise<R>((resolve, reject) => {
-      let settled = false
-      const fail = (error: unknown) => {
-        clearTimeout(timer)
-        // A late failure of an operation that already timed out was reported then.
-        if (settled) return
-        settled = true
-        if (error instanceof SessionRecordError) return reject(error)
-        const storeError = error instanceof SessionStoreError ? error : new SessionStoreError(error)
-        // The cause stays here, server-side; the client only sees a generic 503.
-        const cause = (storeError.cause as Error | undefined)?.message?.replace(/^\[nuxt-server-session\] /, '')
-        config.logger.error(`Session store failed (${storeError.code})${cause ? `: ${cause}` : ''}`)
-        reject(storeError)
-      }
-      const timer = setTimeout(() => fail(new SessionStoreError(new Error(`Store operation timed out after ${config.storeTimeout} ms`))), config.storeTimeout)
-      let pending: Promise<R>
-      try {
-        pending = op()
-      }
-      catch (error) {
-        return fail(error)
-      }
+      const timeout = deadline(config.storeTimeout, () => reject(fail(new SessionStoreError(new Error(`Store operation timed out after ${config.storeTimeout} ms`)))))
       Promise.resolve(pending).then((value) => {
-        clearTimeout(timer)
-        settled = true
-        resolve(value)
-      }, fail)
+        if (timeout.settle()) resolve(value)
+      }, (error: unknown) => {
+        // A late failure of an operation that already timed out was reported then.
+        if (timeout.settle()) reject(fail(error))
+      })
     })
   }
 
