@@ -152,7 +152,9 @@ export function decodeSessionRecord(raw: unknown): SessionRecord {
   const { createdAt, touchedAt, expiresAt, data, userId } = value as Record<string, unknown>
   if (!_isTime(createdAt) || !_isTime(touchedAt) || !_isTime(expiresAt) || !isPlainObject(data)) throw new SessionRecordError()
   if (userId !== undefined && typeof userId !== 'string') throw new SessionRecordError()
-  return { createdAt, touchedAt, expiresAt, data: data as Record<string, unknown>, ...(userId === undefined ? {} : { userId }) }
+  const record: SessionRecord = { createdAt, touchedAt, expiresAt, data: data as Record<string, unknown> }
+  if (userId !== undefined) record.userId = userId
+  return record
 }
 
 /** One JSON value, parsed without reaching any prototype; `SessionRecordError` if it is not JSON. */
@@ -233,18 +235,25 @@ export function mergeRecord(current: SessionRecord, record: SessionRecord, write
     ...Object.entries(current.data).filter(([k]) => !replaced.has(k)),
     ...write.changed.map(k => [k, record.data[k]] as const),
   ])
-  return { ...record, data }
+  const { createdAt, touchedAt, expiresAt, userId } = record
+  return { createdAt, touchedAt, expiresAt, data, ...(userId === undefined ? {} : { userId }) }
 }
+
+/** Where a record keeps the text it was read as or written as. */
+const RECORD_TEXT = Symbol('nuxt-server-session.recordText')
 
 /**
  * The stored text of the records a store read or wrote, so that an update can see that what is
- * stored is still the record it started from, and then write without decoding and merging.
+ * stored is still the record it started from, and then write without decoding and merging. The
+ * text rides on the record itself, under a symbol: comparing it with what is stored compares
+ * contents, so it holds whichever store the record came from, and it costs no WeakMap entry
+ * (an ephemeron for the collector) per request.
  */
 export class RecordTexts {
-  private readonly texts = new WeakMap<SessionRecord, string>()
-
   remember(record: SessionRecord, text: string): void {
-    this.texts.set(record, text)
+    // A plain property (a store, not a redefinition): `mergeRecord` builds its result field by
+    // field, so no record ever carries the text of another.
+    ;(record as { [RECORD_TEXT]?: string })[RECORD_TEXT] = text
   }
 
   /**
@@ -254,7 +263,7 @@ export class RecordTexts {
    */
   next(raw: unknown, record: SessionRecord, write: SessionWrite, now: number): string | undefined {
     let next: SessionRecord
-    if (write.base && raw === this.texts.get(write.base)) {
+    if (write.base && raw === (write.base as { [RECORD_TEXT]?: string })[RECORD_TEXT]) {
       if (!(write.base.expiresAt > now)) return undefined
       next = record
     }
@@ -264,7 +273,7 @@ export class RecordTexts {
       next = mergeRecord(current, record, write)
     }
     const text = next === record ? (write.encoded ?? encodeSessionRecord(record)) : encodeSessionRecord(next)
-    if (next === record) this.texts.set(record, text)
+    if (next === record) this.remember(record, text)
     return text
   }
 }
