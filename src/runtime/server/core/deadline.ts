@@ -72,17 +72,22 @@ class DeadlineQueue {
     this.timer = undefined
     const at = now()
     const { queue } = this
-    while (this.head < queue.length) {
-      const entry = queue[this.head]!
-      if (!entry.settled && entry.at > at) break
-      this.head++
-      if (!entry.settled) {
-        entry.settled = true
-        entry.expire()
+    try {
+      while (this.head < queue.length) {
+        const entry = queue[this.head]!
+        if (!entry.settled && entry.at > at) break
+        this.head++
+        if (!entry.settled) {
+          entry.settled = true
+          entry.expire()
+        }
       }
     }
-    this._trim()
-    if (this.head < this.queue.length) this._arm(this.queue[this.head]!.at - at)
+    finally {
+      // Also when an expiry threw (a logger that throws): the ones behind it still expire.
+      this._trim()
+      if (this.head < this.queue.length) this._arm(this.queue[this.head]!.at - at)
+    }
   }
 }
 
