@@ -243,37 +243,35 @@ export function mergeRecord(current: SessionRecord, record: SessionRecord, write
 const RECORD_TEXT = Symbol('nuxt-server-session.recordText')
 
 /**
- * The stored text of the records a store read or wrote, so that an update can see that what is
- * stored is still the record it started from, and then write without decoding and merging. The
- * text rides on the record itself, under a symbol: comparing it with what is stored compares
+ * Remembers, on the record itself, the text a store read it as or wrote it as, so that an update
+ * can see that what is stored is still the record it started from, and then write without
+ * decoding and merging (`nextRecordText`). Comparing that text with what is stored compares
  * contents, so it holds whichever store the record came from, and it costs no WeakMap entry
  * (an ephemeron for the collector) per request.
  */
-export class RecordTexts {
-  remember(record: SessionRecord, text: string): void {
-    // A plain property (a store, not a redefinition): `mergeRecord` builds its result field by
-    // field, so no record ever carries the text of another.
-    ;(record as { [RECORD_TEXT]?: string })[RECORD_TEXT] = text
-  }
+export function rememberRecordText(record: SessionRecord, text: string): void {
+  // A plain property (a store, not a redefinition): `mergeRecord` builds its result field by
+  // field, so no record ever carries the text of another.
+  ;(record as { [RECORD_TEXT]?: string })[RECORD_TEXT] = text
+}
 
-  /**
-   * The text to store for an update, given what is stored now (`raw`): `record` itself when the
-   * stored record is still the one the update started from, else `record`'s changes merged into
-   * it; `undefined` when the stored one is gone, expired or unreadable.
-   */
-  next(raw: unknown, record: SessionRecord, write: SessionWrite, now: number): string | undefined {
-    let next: SessionRecord
-    if (write.base && raw === (write.base as { [RECORD_TEXT]?: string })[RECORD_TEXT]) {
-      if (!(write.base.expiresAt > now)) return undefined
-      next = record
-    }
-    else {
-      const current = liveRecord(raw, now)
-      if (!current) return undefined
-      next = mergeRecord(current, record, write)
-    }
-    const text = next === record ? (write.encoded ?? encodeSessionRecord(record)) : encodeSessionRecord(next)
-    if (next === record) this.remember(record, text)
-    return text
+/**
+ * The text to store for an update, given what is stored now (`raw`): `record` itself when the
+ * stored record is still the one the update started from, else `record`'s changes merged into
+ * it; `undefined` when the stored one is gone, expired or unreadable.
+ */
+export function nextRecordText(raw: unknown, record: SessionRecord, write: SessionWrite, now: number): string | undefined {
+  let next: SessionRecord
+  if (write.base && raw === (write.base as { [RECORD_TEXT]?: string })[RECORD_TEXT]) {
+    if (!(write.base.expiresAt > now)) return undefined
+    next = record
   }
+  else {
+    const current = liveRecord(raw, now)
+    if (!current) return undefined
+    next = mergeRecord(current, record, write)
+  }
+  const text = next === record ? (write.encoded ?? encodeSessionRecord(record)) : encodeSessionRecord(next)
+  if (next === record) rememberRecordText(record, text)
+  return text
 }

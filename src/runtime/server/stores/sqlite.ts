@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../../defaults'
-import { RecordTexts, decodeSessionRecord, encodeSessionRecord } from '../core/store'
+import { decodeSessionRecord, encodeSessionRecord, nextRecordText, rememberRecordText } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
 import { SqliteBusyError, whenFree } from '../storage/sqlite'
 import type { SqliteSessions } from '../storage/sqlite'
@@ -37,7 +37,6 @@ export class SqliteSessionStore implements SessionStore {
   private readonly keyPrefix: string
   private readonly now: () => number
   private readonly ownBusyTimeout?: number
-  private readonly texts = new RecordTexts()
 
   constructor(private readonly db: SqliteSessions, options: SqliteSessionStoreOptions) {
     this.keyPrefix = options.prefix ? `${options.prefix}:` : ''
@@ -50,7 +49,7 @@ export class SqliteSessionStore implements SessionStore {
     const raw = await this._retry(() => this.db.get(this.keyPrefix + key))
     if (raw === undefined) return undefined
     const record = decodeSessionRecord(raw)
-    this.texts.remember(record, raw)
+    rememberRecordText(record, raw)
     return record
   }
 
@@ -72,18 +71,18 @@ export class SqliteSessionStore implements SessionStore {
     if (write.create) {
       const text = write.encoded ?? encodeSessionRecord(record)
       await this._retry(() => this.db.create(full, text, record.expiresAt))
-      this.texts.remember(record, text)
+      rememberRecordText(record, text)
       return true
     }
     return this._retry(() => this.db.update(full, (raw) => {
-      const value = this.texts.next(raw, record, write, this.now())
+      const value = nextRecordText(raw, record, write, this.now())
       return value === undefined ? undefined : { value, expiresAt: record.expiresAt }
     }))
   }
 
   async move(from: string, to: string, record: SessionRecord, write: SessionWrite): Promise<boolean> {
     return this._retry(() => this.db.move(this.keyPrefix + from, this.keyPrefix + to, (raw) => {
-      const value = this.texts.next(raw, record, write, this.now())
+      const value = nextRecordText(raw, record, write, this.now())
       return value === undefined ? undefined : { value, expiresAt: record.expiresAt }
     }))
   }

@@ -4,7 +4,7 @@ import { DEFAULTS } from '../../defaults'
 import type { SessionLogger } from '../../types'
 import { consoleLogger } from '../core/config'
 import { SessionRecordError } from '../core/errors'
-import { RecordTexts, decodeSessionRecord, encodeSessionRecord, isPlainObject, liveRecord, parseIndex, parseJsonValue } from '../core/store'
+import { decodeSessionRecord, encodeSessionRecord, isPlainObject, liveRecord, nextRecordText, parseIndex, parseJsonValue, rememberRecordText } from '../core/store'
 import type { SessionIndexEntry, SessionRecord, SessionStore, SessionWrite } from '../core/store'
 import type { SessionSqliteDriver } from '../storage/sqlite'
 import { RedisSessionStore } from './redis'
@@ -90,8 +90,6 @@ export class UnstorageSessionStore implements SessionStore {
   private readonly now: () => number
   private lastSweep: number
   private sweeping?: Promise<number>
-  /** The stored text of records this store read or wrote, to see that one is still what is stored. */
-  private readonly texts = new RecordTexts()
   /** Where records go, once the probe has found it. */
   private backend?: Backend
   private probing?: Promise<Backend>
@@ -125,7 +123,7 @@ export class UnstorageSessionStore implements SessionStore {
     const raw = backend.kind === 'map' ? backend.map.get(backend.below + key) : await this.storage.getItemRaw(this._key(key))
     if (raw === null || raw === undefined) return undefined
     const record = decodeSessionRecord(raw)
-    if (typeof raw === 'string') this.texts.remember(record, raw)
+    if (typeof raw === 'string') rememberRecordText(record, raw)
     return record
   }
 
@@ -151,7 +149,7 @@ export class UnstorageSessionStore implements SessionStore {
     if (write.create) text = write.encoded ?? encodeSessionRecord(record)
     else {
       const raw = direct ? direct.map.get(direct.below + key) : await this.storage.getItemRaw(this._key(key))
-      const next = raw === null || raw === undefined ? undefined : this.texts.next(raw, record, write, this.now())
+      const next = raw === null || raw === undefined ? undefined : nextRecordText(raw, record, write, this.now())
       if (next === undefined) return false
       text = next
     }
@@ -159,7 +157,7 @@ export class UnstorageSessionStore implements SessionStore {
     // the storage API would put it there, without the key normalisation and the async layers.
     if (direct) direct.map.set(direct.below + key, text)
     else await this.storage.setItem(this._key(key), text, { ttl: write.ttl, expirationTtl: Math.max(60, write.ttl) })
-    if (write.create) this.texts.remember(record, text)
+    if (write.create) rememberRecordText(record, text)
     this._maybeSweep()
     return true
   }
