@@ -8,42 +8,53 @@
  * into the runtime's timer list and no cancel, only an entry in an array.
  */
 
-interface Pending {
+/** One operation's deadline: its queue entry and its handle, one object per operation. */
+export class Deadline {
+  // Declared and set in the constructor: class fields would be lowered to defineProperty calls
+  // per object (see SessionState), and there is one of these per store operation.
+  declare private readonly queue: DeadlineQueue
   /** When it expires, on the monotonic clock (ms). */
-  at: number
+  declare readonly at: number
   /** Called once, at the deadline, unless it settled first. */
-  expire: () => void
-  settled: boolean
-}
+  declare readonly expire: () => void
+  declare settled: boolean
 
-/** A handle on one operation's deadline. */
-export interface Deadline {
+  constructor(queue: DeadlineQueue, at: number, expire: () => void) {
+    this.queue = queue
+    this.at = at
+    this.expire = expire
+    this.settled = false
+  }
+
   /** Marks the operation done; `false` when its deadline had passed already (it expired). */
-  settle: () => boolean
+  settle(): boolean {
+    if (this.settled) return false
+    this.settled = true
+    this.queue.settled(this)
+    return true
+  }
 }
 
 const now: () => number = typeof performance === 'object' && typeof performance?.now === 'function' ? () => performance.now() : Date.now
 
 class DeadlineQueue {
-  private queue: Pending[] = []
+  private queue: Deadline[] = []
   private head = 0
   private timer: ReturnType<typeof setTimeout> | undefined
 
   constructor(private readonly ms: number) {}
 
   add(expire: () => void): Deadline {
-    const entry: Pending = { at: now() + this.ms, expire, settled: false }
+    const entry = new Deadline(this, now() + this.ms, expire)
     this.queue.push(entry)
     // An armed timer is due no later than this entry (it waits for an older one): it re-arms.
     if (this.timer === undefined) this._arm(this.ms)
-    return {
-      settle: () => {
-        if (entry.settled) return false
-        entry.settled = true
-        if (this.queue[this.head] === entry) this._trim()
-        return true
-      },
-    }
+    return entry
+  }
+
+  /** An entry settled: the head moves on when it was the oldest. */
+  settled(entry: Deadline): void {
+    if (this.queue[this.head] === entry) this._trim()
   }
 
   /** Drops settled entries from the head; compacts the array now and then. */
