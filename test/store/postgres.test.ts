@@ -403,10 +403,10 @@ describe('[nuxt-server-session] PostgresSessionStore: one statement per operatio
 
   it('the first operation of a store also checks the table (and creates it): one lookup, one simple query under the advisory lock, the lookup again, then the operation', async () => {
     const first = await measure(() => store.get('0'.repeat(64)))
-    const names = first.statements.map(s => s.startsWith('nss_') ? s.split(' ')[0] : s.startsWith('SELECT obj_description') ? 'table lookup' : 'advisory lock + CREATE TABLE')
+    const names = first.statements.map(s => s.startsWith('nss_') ? s.split(' ')[0] : s.startsWith('SELECT d.description AS comment') ? 'table lookup' : 'advisory lock + CREATE TABLE')
     figure(`PostgreSQL, a store's first operation: ${first.statements.length} statements in ${first.roundTrips} round trips (${names.join(', ')})`)
     expect(first.statements).toHaveLength(4)
-    expect(first.statements[0]).toMatch(/^SELECT obj_description\(to_regclass\(\$1\)/)
+    expect(first.statements[0]).toMatch(/^SELECT d\.description AS comment, c\.oid IS NOT NULL AS present FROM \(SELECT to_regclass\(\$1\)/)
     expect(first.statements[2]).toBe(first.statements[0])
     expect(first.statements[1]).toMatch(/^SELECT pg_advisory_xact_lock\(.*CREATE TABLE IF NOT EXISTS/s)
     expect(first.statements[3]).toBe(`nss_get ${store.tableName}`)

@@ -315,7 +315,10 @@ export class PostgresSessionStore implements SessionStore {
 
   /** Checks the table's layout version; creates the table first when allowed and missing. */
   private async _ensureTable(client: PostgresQueryable): Promise<void> {
-    const describe = () => client.query({ text: 'SELECT obj_description(to_regclass($1), \'pg_class\') AS comment, to_regclass($1) IS NOT NULL AS present', values: [this.tableName] })
+    // The table's row and its comment are read with one snapshot: to_regclass alone looks at the
+    // latest catalog, so a table another instance commits during this statement would show as
+    // present with its comment not yet visible (and fail the check below).
+    const describe = () => client.query({ text: 'SELECT d.description AS comment, c.oid IS NOT NULL AS present FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = \'pg_class\'::regclass AND d.objsubid = 0', values: [this.tableName] })
     try {
       let { rows: [row] } = await describe()
       if (!row?.present && this.createTable) {
