@@ -1,5 +1,5 @@
-// `npm run bench` (default: 3 cycles of 2 s per scenario, each target bracketed by its bare
-// app, growth to 100k sessions and CPU profiles, about 25 minutes on 2 cores) and
+// `npm run bench` (default: 6 cycles of 2 s per scenario, each target bracketed by its bare
+// app, growth to 100k sessions and CPU profiles, about 45 minutes on 2 cores) and
 // `npm run bench -- --quick` (1 cycle of 2 s, no peers, no growth, about 5 minutes once the
 // apps are built; the first run builds them and dist/, about 2 minutes).
 // Flags: --rebuild, --only=<server,...> (server names as in bench/lib/apps.mjs, e.g.
@@ -68,13 +68,17 @@ if (flags.help) {
   process.exit(0)
 }
 
-// The full run: 87 scenarios x 3 cycles of 2 s each (the 53 targets with a bare app of their
+// The full run: 87 scenarios x 6 cycles of 2 s each (the 53 targets with a bare app of their
 // generation also time that bare app for 2 s around them), adaptive warm-ups, the growth test
-// and the profiles, in a 20-minute budget on 2 cores; `budgetSeconds` shortens later cycles
-// when the first ones ran slow (a busy machine), to 1 s per scenario at the least.
+// and the profiles, in a 45-minute budget on 2 cores; `budgetSeconds` shortens later cycles
+// when the first ones ran slow (a busy machine), to 1 s per scenario at the least. Six cycles,
+// not three: each cycle is a fresh set of processes, so cycles are the independent samples of a
+// ratio, and two runs of the same code whose ranges are min-max over n cycles miss each other by
+// chance alone with a probability of 2 / C(2n, n): 1 in 10 at three cycles (about 7 of 66
+// ratios, as two full runs at three cycles found), 1 in 462 at six.
 const MODE = flags.quick
   ? { name: 'quick', cycles: 1, duration: 2, warmup: 4, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 360 }
-  : { name: 'full', cycles: 3, duration: 2, warmup: 4, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 1200 }
+  : { name: 'full', cycles: 6, duration: 2, warmup: 4, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 2700 }
 if (flags.cycles) MODE.cycles = Number(flags.cycles)
 if (flags.duration) MODE.duration = Number(flags.duration)
 if (flags.warmup) MODE.warmup = Number(flags.warmup)

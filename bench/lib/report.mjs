@@ -156,8 +156,9 @@ function warmupText(results) {
  * How far this run's ratios moved from an earlier full run's (`--previous`): per target and
  * scenario, both medians with their ranges over the cycles, the difference, and whether the two
  * runs agree within the spread they print: their ranges, as printed (two decimals), share a
- * value. The stricter test (a run's median inside the other's range) is counted beside it, since
- * with three cycles a range is only three samples wide.
+ * value. The stricter test (a run's median inside the other's range) is counted beside it. With n
+ * cycles in each run (fresh processes each, so independent samples), two runs of the same code
+ * miss each other by chance alone with a probability of 2 / C(2n, n), also printed.
  */
 function previousLines(results) {
   const previous = results.previous
@@ -185,11 +186,20 @@ function previousLines(results) {
   }
   if (!rows.length) return []
   const sorted = [...deltas].sort((a, b) => a - b)
+  const cycles = Math.min(results.settings.cycles, previous.settings?.cycles ?? results.settings.cycles)
+  const chance = 2 / binomial(2 * cycles, cycles)
   return [
     '## Against the previous full run', '',
-    `The same benchmark run before this one (${previous.date}), at ${previous.commit ?? 'the same code'}. "Agree" = the two runs' ranges over their cycles, as printed, share a value: the move between the runs is within the spread each prints. ${agree} of ${rows.length} agree; by the stricter test (one run's median inside the other's range) ${strict} of ${rows.length}. The ratios moved by a median of ${(median(sorted) * 100).toFixed(0)} % and at most ${(sorted.at(-1) * 100).toFixed(0)} % (relative to the earlier ratio).`, '',
+    `The same benchmark run before this one (${previous.date}), at ${previous.commit ?? 'the same code'}. "Agree" = the two runs' ranges over their cycles, as printed, share a value: the move between the runs is within the spread each prints. ${agree} of ${rows.length} agree; by the stricter test (one run's median inside the other's range) ${strict} of ${rows.length}. The ratios moved by a median of ${(median(sorted) * 100).toFixed(0)} % and at most ${(sorted.at(-1) * 100).toFixed(0)} % (relative to the earlier ratio). With ${cycles} cycles in each run, two runs of the same code miss each other on a ratio by chance alone 1 time in ${Math.round(1 / chance)} (2 / C(${2 * cycles}, ${cycles}), for independent cycles): about ${(chance * rows.length).toFixed(1)} of ${rows.length}.`, '',
     table(['target', 'scenario', 'earlier ratio (range)', 'this run (range)', 'difference', 'agree'], rows), '',
   ]
+}
+
+/** n choose k. */
+function binomial(n, k) {
+  let out = 1
+  for (let i = 1; i <= k; i++) out = (out * (n - k + i)) / i
+  return out
 }
 
 function durationText(results) {
