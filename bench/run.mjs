@@ -75,7 +75,7 @@ if (flags.help) {
 // not three: each cycle is a fresh set of processes, so cycles are the independent samples of a
 // ratio, and two runs of the same code whose ranges are min-max over n cycles miss each other by
 // chance alone with a probability of 2 / C(2n, n): 1 in 10 at three cycles (about 7 of 66
-// ratios, as two full runs at three cycles found), 1 in 462 at six.
+// ratios expected; two full three-cycle runs missed on 5), 1 in 462 at six.
 const MODE = flags.quick
   ? { name: 'quick', cycles: 1, duration: 2, warmup: 4, sessions: 1000, growthTo: 0, growthMaxSeconds: 0, monitorSample: 50, peers: false, autoProfile: false, quietSeconds: 10, budgetSeconds: 360 }
   : { name: 'full', cycles: 6, duration: 2, warmup: 4, sessions: 1000, growthTo: 100_000, growthMaxSeconds: 60, monitorSample: 200, peers: true, autoProfile: true, quietSeconds: 30, budgetSeconds: 2700 }
